@@ -1,0 +1,317 @@
+#include "model-config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+
+namespace clip {
+namespace {
+
+using Json = nlohmann::json;
+
+// Width per attention head in every released CLIP ViT; used when no config file says otherwise.
+constexpr int kDefaultHeadDim = 64;
+
+const TensorInfo* find_any(const SafetensorsHeader& header,
+                           std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (const TensorInfo* info = header.find(name)) return info;
+  }
+  return nullptr;
+}
+
+const TensorInfo& require(const SafetensorsHeader& header, const std::string& name, size_t rank) {
+  const TensorInfo* info = header.find(name);
+  if (!info) fail("weights: missing tensor ", name);
+  if (info->shape.size() != rank) {
+    fail("weights: tensor ", name, " has rank ", info->shape.size(), ", expected ", rank);
+  }
+  return *info;
+}
+
+// Number of blocks: 1 + the largest N in names "<prefix>N.".
+int count_layers(const SafetensorsHeader& header, const std::string& prefix) {
+  int layers = 0;
+  for (const TensorInfo& info : header.tensors) {
+    if (info.name.compare(0, prefix.size(), prefix) != 0) continue;
+    size_t end = info.name.find('.', prefix.size());
+    if (end == std::string::npos) continue;
+    const std::string index = info.name.substr(prefix.size(), end - prefix.size());
+    if (index.empty() || index.size() > 4 ||
+        index.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    layers = std::max(layers, std::stoi(index) + 1);
+  }
+  return layers;
+}
+
+TransformerConfig infer_transformer(const SafetensorsHeader& header,
+                                    const std::string& layer_prefix, const std::string& fc1_suffix,
+                                    int width) {
+  TransformerConfig t;
+  t.width = width;
+  t.layers = count_layers(header, layer_prefix);
+  if (t.layers == 0) fail("weights: no transformer blocks named ", layer_prefix, "N.*");
+  const TensorInfo& fc1 = require(header, layer_prefix + "0." + fc1_suffix, 2);
+  t.mlp_dim = static_cast<int>(fc1.shape[0]);
+  t.heads = std::max(1, width / kDefaultHeadDim);
+  return t;
+}
+
+struct SchemeNames {
+  const char* patch;
+  const char* vision_positions;
+  const char* vision_layers;
+  const char* vision_fc1;
+  const char* vision_projection;
+  const char* token_embedding;
+  const char* text_positions;
+  const char* text_layers;
+  const char* text_fc1;
+  const char* text_projection;
+  bool projections_transposed;  // OpenAI stores [width, embed], HF [embed, width]
+};
+
+constexpr SchemeNames kHfNames = {"vision_model.embeddings.patch_embedding.weight",
+                                  "vision_model.embeddings.position_embedding.weight",
+                                  "vision_model.encoder.layers.",
+                                  "mlp.fc1.weight",
+                                  "visual_projection.weight",
+                                  "text_model.embeddings.token_embedding.weight",
+                                  "text_model.embeddings.position_embedding.weight",
+                                  "text_model.encoder.layers.",
+                                  "mlp.fc1.weight",
+                                  "text_projection.weight",
+                                  false};
+
+constexpr SchemeNames kOpenAiNames = {"visual.conv1.weight",
+                                      "visual.positional_embedding",
+                                      "visual.transformer.resblocks.",
+                                      "mlp.c_fc.weight",
+                                      "visual.proj",
+                                      "token_embedding.weight",
+                                      "positional_embedding",
+                                      "transformer.resblocks.",
+                                      "mlp.c_fc.weight",
+                                      "text_projection",
+                                      true};
+
+int projection_dim(const TensorInfo& projection, bool transposed) {
+  return static_cast<int>(transposed ? projection.shape[1] : projection.shape[0]);
+}
+
+void check_field(const char* field, int from_file, int from_tensors) {
+  if (from_file != from_tensors) {
+    fail("config: ", field, " is ", from_file, " but the weights say ", from_tensors);
+  }
+}
+
+int get_int(const Json& object, const char* key, int fallback) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) fail("config: ", key, " must be an integer");
+  return it->get<int>();
+}
+
+Activation parse_activation(const std::string& name) {
+  if (name == "quick_gelu") return Activation::quick_gelu;
+  if (name == "gelu" || name == "gelu_python") return Activation::gelu;
+  fail("config: hidden_act '", name, "' is not supported (quick_gelu, gelu)");
+}
+
+Json parse_json(std::string_view text, const char* what) {
+  Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) fail(what, ": not a JSON object");
+  return json;
+}
+
+// Fills a transformer from HF-style keys, checking them against the tensors.
+void apply_hf_transformer(const Json& section, TransformerConfig& t) {
+  check_field("hidden_size", get_int(section, "hidden_size", t.width), t.width);
+  check_field("intermediate_size", get_int(section, "intermediate_size", t.mlp_dim), t.mlp_dim);
+  check_field("num_hidden_layers", get_int(section, "num_hidden_layers", t.layers), t.layers);
+  t.heads = get_int(section, "num_attention_heads", t.heads);
+  if (t.heads <= 0 || t.width % t.heads != 0) {
+    fail("config: num_attention_heads ", t.heads, " does not divide hidden_size ", t.width);
+  }
+  if (auto act = section.find("hidden_act"); act != section.end() && act->is_string()) {
+    t.act = parse_activation(act->get<std::string>());
+  }
+  if (auto eps = section.find("layer_norm_eps"); eps != section.end() && eps->is_number()) {
+    t.ln_eps = eps->get<float>();
+  }
+}
+
+const Json* find_section(const Json& root, const char* key, const char* legacy_key) {
+  for (const char* k : {key, legacy_key}) {
+    auto it = root.find(k);
+    if (it != root.end() && it->is_object()) return &*it;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+NamingScheme detect_naming_scheme(const SafetensorsHeader& header) {
+  if (find_any(header, {kHfNames.patch, kHfNames.token_embedding}))
+    return NamingScheme::hugging_face;
+  if (find_any(header, {kOpenAiNames.patch, kOpenAiNames.token_embedding}))
+    return NamingScheme::openai;
+  fail("weights: not a CLIP checkpoint: found neither ", kHfNames.patch, " / ",
+       kHfNames.token_embedding, " (Hugging Face names) nor ", kOpenAiNames.patch, " / ",
+       kOpenAiNames.token_embedding, " (OpenAI / open_clip names)");
+}
+
+ModelConfig infer_config(const SafetensorsHeader& header) {
+  const NamingScheme scheme = detect_naming_scheme(header);
+  const SchemeNames& n = scheme == NamingScheme::hugging_face ? kHfNames : kOpenAiNames;
+  ModelConfig config;
+
+  if (header.find(n.patch)) {
+    const TensorInfo& patch = require(header, n.patch, 4);                 // [width, 3, p, p]
+    const TensorInfo& positions = require(header, n.vision_positions, 2);  // [tokens, width]
+    const TensorInfo& projection = require(header, n.vision_projection, 2);
+    VisionConfig v;
+    const int width = static_cast<int>(patch.shape[0]);
+    v.patch_size = static_cast<int>(patch.shape[2]);
+    if (patch.shape[1] != 3 || patch.shape[3] != v.patch_size || v.patch_size <= 0) {
+      fail("weights: ", n.patch, " must be [width, 3, p, p]");
+    }
+    const int grid =
+        static_cast<int>(std::lround(std::sqrt(static_cast<double>(positions.shape[0] - 1))));
+    if (grid * grid + 1 != positions.shape[0] || positions.shape[1] != width) {
+      fail("weights: ", n.vision_positions, " must be [grid*grid + 1, ", width, "]");
+    }
+    v.image_size = grid * v.patch_size;
+    v.preprocess.image_size = v.image_size;
+    v.transformer = infer_transformer(header, n.vision_layers, n.vision_fc1, width);
+    config.vision = v;
+    config.embed_dim = projection_dim(projection, n.projections_transposed);
+  }
+
+  if (header.find(n.token_embedding)) {
+    const TensorInfo& tokens = require(header, n.token_embedding, 2);    // [vocab, width]
+    const TensorInfo& positions = require(header, n.text_positions, 2);  // [context, width]
+    const TensorInfo& projection = require(header, n.text_projection, 2);
+    TextConfig t;
+    t.vocab_size = static_cast<int>(tokens.shape[0]);
+    t.context_length = static_cast<int>(positions.shape[0]);
+    t.transformer =
+        infer_transformer(header, n.text_layers, n.text_fc1, static_cast<int>(tokens.shape[1]));
+    const int dim = projection_dim(projection, n.projections_transposed);
+    if (config.vision && dim != config.embed_dim) {
+      fail("weights: image projection gives ", config.embed_dim, " dimensions but text projection ",
+           dim);
+    }
+    config.text = t;
+    config.embed_dim = dim;
+  }
+  return config;
+}
+
+ModelConfig config_from_hf_json(std::string_view text, const ModelConfig& inferred) {
+  const Json root = parse_json(text, "config.json");
+  ModelConfig config = inferred;
+  const std::string model_type = root.value("model_type", std::string());
+  // CLIPConfig nests both towers; CLIP{Vision,Text}Model configs hold one tower at the top level.
+  const Json* vision = find_section(root, "vision_config", "vision_config_dict");
+  const Json* text_section = find_section(root, "text_config", "text_config_dict");
+  if (model_type == "clip_vision_model") vision = &root;
+  if (model_type == "clip_text_model") text_section = &root;
+
+  if (config.vision && vision) {
+    VisionConfig& v = *config.vision;
+    apply_hf_transformer(*vision, v.transformer);
+    check_field("vision_config.image_size", get_int(*vision, "image_size", v.image_size),
+                v.image_size);
+    check_field("vision_config.patch_size", get_int(*vision, "patch_size", v.patch_size),
+                v.patch_size);
+  }
+  if (config.text && text_section) {
+    TextConfig& t = *config.text;
+    apply_hf_transformer(*text_section, t.transformer);
+    check_field("text_config.vocab_size", get_int(*text_section, "vocab_size", t.vocab_size),
+                t.vocab_size);
+    check_field("text_config.max_position_embeddings",
+                get_int(*text_section, "max_position_embeddings", t.context_length),
+                t.context_length);
+  }
+  check_field("projection_dim", get_int(root, "projection_dim", config.embed_dim),
+              config.embed_dim);
+  return config;
+}
+
+ModelConfig config_from_open_clip_json(std::string_view text, const ModelConfig& inferred) {
+  const Json root = parse_json(text, "open_clip_config.json");
+  ModelConfig config = inferred;
+  const Json model = root.value("model_cfg", Json::object());
+  check_field("embed_dim", get_int(model, "embed_dim", config.embed_dim), config.embed_dim);
+  // open_clip uses nn.GELU unless the model was trained with OpenAI's QuickGELU.
+  const Activation act =
+      model.value("quick_gelu", false) ? Activation::quick_gelu : Activation::gelu;
+
+  if (config.vision) {
+    VisionConfig& v = *config.vision;
+    const Json cfg = model.value("vision_cfg", Json::object());
+    check_field("vision_cfg.width", get_int(cfg, "width", v.transformer.width),
+                v.transformer.width);
+    check_field("vision_cfg.layers", get_int(cfg, "layers", v.transformer.layers),
+                v.transformer.layers);
+    check_field("vision_cfg.patch_size", get_int(cfg, "patch_size", v.patch_size), v.patch_size);
+    check_field("vision_cfg.image_size", get_int(cfg, "image_size", v.image_size), v.image_size);
+    const int head_width = get_int(cfg, "head_width", kDefaultHeadDim);
+    if (head_width <= 0 || v.transformer.width % head_width != 0) {
+      fail("config: vision_cfg.head_width ", head_width, " does not divide width ",
+           v.transformer.width);
+    }
+    v.transformer.heads = v.transformer.width / head_width;
+    v.transformer.act = act;
+  }
+  if (config.text) {
+    TextConfig& t = *config.text;
+    const Json cfg = model.value("text_cfg", Json::object());
+    check_field("text_cfg.width", get_int(cfg, "width", t.transformer.width), t.transformer.width);
+    check_field("text_cfg.layers", get_int(cfg, "layers", t.transformer.layers),
+                t.transformer.layers);
+    check_field("text_cfg.vocab_size", get_int(cfg, "vocab_size", t.vocab_size), t.vocab_size);
+    check_field("text_cfg.context_length", get_int(cfg, "context_length", t.context_length),
+                t.context_length);
+    t.transformer.heads = get_int(cfg, "heads", t.transformer.heads);
+    if (t.transformer.heads <= 0 || t.transformer.width % t.transformer.heads != 0) {
+      fail("config: text_cfg.heads ", t.transformer.heads, " does not divide width ",
+           t.transformer.width);
+    }
+    t.transformer.act = act;
+  }
+  if (config.vision) {
+    const Json preprocess = root.value("preprocess_cfg", Json::object());
+    for (const char* key : {"mean", "std"}) {
+      auto it = preprocess.find(key);
+      if (it == preprocess.end()) continue;
+      if (!it->is_array() || it->size() != 3)
+        fail("config: preprocess_cfg.", key, " must have 3 numbers");
+      auto& target = std::string(key) == "mean" ? config.vision->preprocess.mean
+                                                : config.vision->preprocess.std;
+      for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
+    }
+  }
+  return config;
+}
+
+void apply_hf_preprocessor_json(std::string_view text, ModelConfig& config) {
+  if (!config.vision) return;
+  const Json root = parse_json(text, "preprocessor_config.json");
+  for (const char* key : {"image_mean", "image_std"}) {
+    auto it = root.find(key);
+    if (it == root.end()) continue;
+    if (!it->is_array() || it->size() != 3)
+      fail("preprocessor_config.json: ", key, " must have 3 numbers");
+    auto& target = std::string(key) == "image_mean" ? config.vision->preprocess.mean
+                                                    : config.vision->preprocess.std;
+    for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
+  }
+}
+
+}  // namespace clip

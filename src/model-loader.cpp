@@ -1,0 +1,358 @@
+#include "model-loader.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common.h"
+
+namespace clip {
+
+enum class Tower { vision, text, none };
+
+struct ModelLoader::Component {
+  std::vector<std::string> parts;  // canonical (Hugging Face) tensor names
+  Tower tower;
+  std::function<void(std::vector<std::vector<float>>&)> install;
+};
+
+namespace {
+
+enum class Transform { copy, transpose, split_q, split_k, split_v };
+
+struct MappedTensor {
+  std::string name;
+  Transform transform;
+};
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// OpenAI / open_clip block suffixes -> Hugging Face ones.
+std::vector<MappedTensor> map_openai_block(const std::string& hf_prefix, const std::string& rest) {
+  static const std::pair<const char*, const char*> kRenames[] = {
+      {"ln_1.", "layer_norm1."},
+      {"ln_2.", "layer_norm2."},
+      {"attn.out_proj.", "self_attn.out_proj."},
+      {"mlp.c_fc.", "mlp.fc1."},
+      {"mlp.c_proj.", "mlp.fc2."},
+  };
+  size_t dot = rest.find('.');
+  const std::string layer = rest.substr(0, dot + 1);  // "N."
+  const std::string tail = rest.substr(dot + 1);
+  const std::string base = hf_prefix + layer;
+  for (const auto& [from, to] : kRenames) {
+    if (starts_with(tail, from))
+      return {{base + to + tail.substr(std::string(from).size()), Transform::copy}};
+  }
+  // q, k and v are fused into one in_proj matrix in OpenAI's checkpoints.
+  for (const char* kind : {"weight", "bias"}) {
+    if (tail == std::string("attn.in_proj_") + kind) {
+      const std::string attn = base + "self_attn.";
+      return {{attn + "q_proj." + kind, Transform::split_q},
+              {attn + "k_proj." + kind, Transform::split_k},
+              {attn + "v_proj." + kind, Transform::split_v}};
+    }
+  }
+  return {};
+}
+
+std::vector<MappedTensor> map_openai_name(const std::string& name) {
+  static const std::pair<const char*, MappedTensor> kDirect[] = {
+      {"visual.conv1.weight", {"vision_model.embeddings.patch_embedding.weight", Transform::copy}},
+      {"visual.class_embedding", {"vision_model.embeddings.class_embedding", Transform::copy}},
+      {"visual.positional_embedding",
+       {"vision_model.embeddings.position_embedding.weight", Transform::copy}},
+      {"visual.ln_pre.weight", {"vision_model.pre_layrnorm.weight", Transform::copy}},
+      {"visual.ln_pre.bias", {"vision_model.pre_layrnorm.bias", Transform::copy}},
+      {"visual.ln_post.weight", {"vision_model.post_layernorm.weight", Transform::copy}},
+      {"visual.ln_post.bias", {"vision_model.post_layernorm.bias", Transform::copy}},
+      {"visual.proj", {"visual_projection.weight", Transform::transpose}},
+      {"token_embedding.weight", {"text_model.embeddings.token_embedding.weight", Transform::copy}},
+      {"positional_embedding",
+       {"text_model.embeddings.position_embedding.weight", Transform::copy}},
+      {"ln_final.weight", {"text_model.final_layer_norm.weight", Transform::copy}},
+      {"ln_final.bias", {"text_model.final_layer_norm.bias", Transform::copy}},
+      {"text_projection", {"text_projection.weight", Transform::transpose}},
+      {"logit_scale", {"logit_scale", Transform::copy}},
+  };
+  for (const auto& [from, to] : kDirect) {
+    if (name == from) return {to};
+  }
+  const std::string vision_blocks = "visual.transformer.resblocks.";
+  const std::string text_blocks = "transformer.resblocks.";
+  if (starts_with(name, vision_blocks)) {
+    return map_openai_block("vision_model.encoder.layers.", name.substr(vision_blocks.size()));
+  }
+  if (starts_with(name, text_blocks)) {
+    return map_openai_block("text_model.encoder.layers.", name.substr(text_blocks.size()));
+  }
+  return {};
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << "]";
+  return out.str();
+}
+
+// The shape the stored tensor must have, for the canonical shape it maps to.
+std::vector<int64_t> stored_shape(std::vector<int64_t> canonical, Transform transform) {
+  switch (transform) {
+    case Transform::copy:
+      return canonical;
+    case Transform::transpose:
+      return {canonical[1], canonical[0]};
+    default:
+      canonical[0] *= 3;
+      return canonical;
+  }
+}
+
+std::vector<float> apply_transform(const std::vector<float>& data,
+                                   const std::vector<int64_t>& canonical, Transform transform) {
+  if (transform == Transform::copy) return data;
+  if (transform == Transform::transpose) {
+    const int64_t rows = canonical[0],
+                  cols = canonical[1];  // output [rows, cols], input [cols, rows]
+    std::vector<float> out(data.size());
+    for (int64_t c = 0; c < cols; ++c) {
+      for (int64_t r = 0; r < rows; ++r) out[r * cols + c] = data[c * rows + r];
+    }
+    return out;
+  }
+  const size_t piece = data.size() / 3;
+  const size_t index = transform == Transform::split_q   ? 0
+                       : transform == Transform::split_k ? 1
+                                                         : 2;
+  return std::vector<float>(data.begin() + index * piece, data.begin() + (index + 1) * piece);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool file_exists(const std::string& path) {
+  return std::ifstream(path).good();
+}
+
+}  // namespace
+
+ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
+                         std::string preprocessor_json, uint64_t file_size)
+    : options_(options),
+      config_json_(std::move(config_json)),
+      preprocessor_json_(std::move(preprocessor_json)),
+      stream_([this](const SafetensorsHeader& h) { on_header(h); },
+              [this](const TensorInfo& info, const uint8_t* data) { on_tensor(info, data); },
+              file_size) {}
+
+void ModelLoader::feed(const uint8_t* bytes, size_t size) {
+  stream_.feed(bytes, size);
+}
+
+void ModelLoader::on_header(const SafetensorsHeader& header) {
+  scheme_ = detect_naming_scheme(header);
+  ModelConfig config = infer_config(header);
+  try {
+    if (!config_json_.empty()) {
+      const bool open_clip = config_json_.find("\"model_cfg\"") != std::string::npos;
+      config = open_clip ? config_from_open_clip_json(config_json_, config)
+                         : config_from_hf_json(config_json_, config);
+    }
+    if (!preprocessor_json_.empty()) apply_hf_preprocessor_json(preprocessor_json_, config);
+  } catch (const nlohmann::json::exception& e) {
+    fail("config: ", e.what());
+  }
+  model_ = std::make_shared<Model>(std::move(config), options_);
+  plan_components();
+}
+
+void ModelLoader::plan_components() {
+  const ModelConfig& config = model_->config_;
+  auto add = [&](Tower tower, std::vector<std::pair<std::string, std::vector<int64_t>>> parts,
+                 std::function<void(std::vector<std::vector<float>>&)> install) {
+    Component component{{}, tower, std::move(install)};
+    for (auto& [name, shape] : parts) {
+      component_of_[name] = components_.size();
+      shapes_[name] = shape;
+      component.parts.push_back(name);
+    }
+    components_.push_back(std::move(component));
+    if (tower == Tower::vision) ++vision_left_;
+    if (tower == Tower::text) ++text_left_;
+  };
+  const WeightFormat format = options_.format;
+  auto add_vector = [&](Tower tower, const std::string& name, std::vector<int64_t> shape,
+                        std::vector<float>* target) {
+    add(tower, {{name, shape}}, [target](auto& data) { *target = std::move(data[0]); });
+  };
+  auto add_norm = [&](Tower tower, const std::string& prefix, int dim, float eps,
+                      LayerNorm* target) {
+    add(tower, {{prefix + "weight", {dim}}, {prefix + "bias", {dim}}}, [target, eps](auto& data) {
+      target->gamma = std::move(data[0]);
+      target->beta = std::move(data[1]);
+      target->eps = eps;
+    });
+  };
+  auto add_linear = [&](Tower tower, const std::string& prefix, int out, int in, bool bias,
+                        WeightFormat fmt, Linear* target) {
+    std::vector<std::pair<std::string, std::vector<int64_t>>> parts = {
+        {prefix + "weight", {out, in}}};
+    if (bias) parts.push_back({prefix + "bias", {out}});
+    add(tower, parts, [target, out, in, fmt](auto& data) {
+      *target = Linear(data[0].data(), data.size() > 1 ? data[1].data() : nullptr, out, in, fmt);
+    });
+  };
+  auto add_blocks = [&](Tower tower, const std::string& prefix, const TransformerConfig& t,
+                        std::vector<TransformerBlock>& blocks) {
+    blocks.resize(t.layers);
+    for (int i = 0; i < t.layers; ++i) {
+      const std::string p = prefix + std::to_string(i) + ".";
+      TransformerBlock& b = blocks[i];
+      add_norm(tower, p + "layer_norm1.", t.width, t.ln_eps, &b.ln1);
+      add_linear(tower, p + "self_attn.q_proj.", t.width, t.width, true, format, &b.q);
+      add_linear(tower, p + "self_attn.k_proj.", t.width, t.width, true, format, &b.k);
+      add_linear(tower, p + "self_attn.v_proj.", t.width, t.width, true, format, &b.v);
+      add_linear(tower, p + "self_attn.out_proj.", t.width, t.width, true, format, &b.out);
+      add_norm(tower, p + "layer_norm2.", t.width, t.ln_eps, &b.ln2);
+      add_linear(tower, p + "mlp.fc1.", t.mlp_dim, t.width, true, format, &b.fc1);
+      add_linear(tower, p + "mlp.fc2.", t.width, t.mlp_dim, true, format, &b.fc2);
+    }
+  };
+
+  // The patch embedding and the projections stay f32 in every format: they are small, and the
+  // projections set the embedding directly.
+  if (config.vision) {
+    const VisionConfig& v = *config.vision;
+    const int w = v.transformer.width, p = v.patch_size;
+    VisionWeights& vw = model_->vision_;
+    const std::string e = "vision_model.embeddings.";
+    add(Tower::vision, {{e + "patch_embedding.weight", {w, 3, p, p}}}, [&vw, w, p](auto& data) {
+      vw.patch_embedding = Linear(data[0].data(), nullptr, w, 3 * p * p, WeightFormat::f32);
+    });
+    add_vector(Tower::vision, e + "class_embedding", {w}, &vw.class_embedding);
+    add_vector(Tower::vision, e + "position_embedding.weight", {v.tokens(), w}, &vw.positions);
+    add_norm(Tower::vision, "vision_model.pre_layrnorm.", w, v.transformer.ln_eps, &vw.ln_pre);
+    add_blocks(Tower::vision, "vision_model.encoder.layers.", v.transformer, vw.blocks);
+    add_norm(Tower::vision, "vision_model.post_layernorm.", w, v.transformer.ln_eps, &vw.ln_post);
+    add_linear(Tower::vision, "visual_projection.", config.embed_dim, w, false, WeightFormat::f32,
+               &vw.projection);
+  }
+  if (config.text) {
+    const TextConfig& t = *config.text;
+    const int w = t.transformer.width;
+    TextWeights& tw = model_->text_;
+    const std::string e = "text_model.embeddings.";
+    add_vector(Tower::text, e + "token_embedding.weight", {t.vocab_size, w}, &tw.token_embedding);
+    add_vector(Tower::text, e + "position_embedding.weight", {t.context_length, w}, &tw.positions);
+    add_blocks(Tower::text, "text_model.encoder.layers.", t.transformer, tw.blocks);
+    add_norm(Tower::text, "text_model.final_layer_norm.", w, t.transformer.ln_eps, &tw.ln_final);
+    add_linear(Tower::text, "text_projection.", config.embed_dim, w, false, WeightFormat::f32,
+               &tw.projection);
+  }
+  // CLIP's learned temperature, stored as its log. Needed to turn cosines into probabilities,
+  // so required when the checkpoint has both towers.
+  need_logit_scale_ = config.vision && config.text;
+  Model* model = model_.get();
+  add(Tower::none, {{"logit_scale", {}}},
+      [model](auto& data) { model->logit_scale_ = std::exp(data[0][0]); });
+}
+
+void ModelLoader::on_tensor(const TensorInfo& info, const uint8_t* data) {
+  std::vector<MappedTensor> targets;
+  if (scheme_ == NamingScheme::openai) {
+    targets = map_openai_name(info.name);
+  } else if (shapes_.count(info.name)) {
+    targets = {{info.name, Transform::copy}};
+  }
+  if (targets.empty())
+    return;  // tensors CLIP's forward pass does not use (position_ids, attn_mask, ...)
+
+  std::vector<int64_t> shape = info.shape;
+  if (targets[0].name == "logit_scale" && shape == std::vector<int64_t>{1}) shape.clear();
+  const auto expected = shapes_.find(targets[0].name);
+  if (expected == shapes_.end()) return;  // a tower this config does not describe
+  const std::vector<int64_t> want = stored_shape(expected->second, targets[0].transform);
+  if (shape != want) {
+    fail("weights: tensor ", info.name, " has shape ", shape_string(info.shape), ", expected ",
+         shape_string(want));
+  }
+  if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16) {
+    fail("weights: tensor ", info.name, " has dtype ", dtype_name(info.dtype),
+         "; CLIP weights must be F32, F16 or BF16");
+  }
+  std::vector<float> values(static_cast<size_t>(info.element_count()));
+  convert_to_f32(info.dtype, data, values.size(), values.data());
+  for (const MappedTensor& target : targets) {
+    if (!received_.insert(target.name).second)
+      fail("weights: tensor ", target.name, " appears twice");
+    stage(target.name, apply_transform(values, shapes_[target.name], target.transform));
+  }
+}
+
+void ModelLoader::stage(const std::string& name, std::vector<float> values) {
+  staged_[name] = std::move(values);
+  Component& component = components_[component_of_.at(name)];
+  for (const std::string& part : component.parts) {
+    if (!staged_.count(part)) return;
+  }
+  std::vector<std::vector<float>> parts;
+  for (const std::string& part : component.parts) {
+    parts.push_back(std::move(staged_[part]));
+    staged_.erase(part);
+  }
+  component.install(parts);
+  if (component.tower == Tower::vision && --vision_left_ == 0) model_->vision_ready_ = true;
+  if (component.tower == Tower::text && --text_left_ == 0) model_->text_ready_ = true;
+}
+
+void ModelLoader::finish() {
+  stream_.finish();
+  if (!model_) fail("weights: the stream ended before the safetensors header");
+  std::vector<std::string> missing;
+  for (const auto& [name, shape] : shapes_) {
+    if (received_.count(name)) continue;
+    if (name == "logit_scale" && !need_logit_scale_) continue;
+    missing.push_back(name);
+  }
+  if (!missing.empty()) {
+    std::ostringstream list;
+    for (size_t i = 0; i < missing.size() && i < 12; ++i) list << (i ? ", " : "") << missing[i];
+    if (missing.size() > 12) list << ", ... (" << missing.size() - 12 << " more)";
+    fail("weights: ", missing.size(), " tensors missing: ", list.str());
+  }
+}
+
+std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options) {
+  std::string weights = dir + "/model.safetensors";
+  if (!file_exists(weights)) weights = dir + "/open_clip_model.safetensors";
+  if (!file_exists(weights)) {
+    fail("no model.safetensors or open_clip_model.safetensors in ", dir);
+  }
+  std::string config = read_text_file(dir + "/config.json");
+  if (config.empty()) config = read_text_file(dir + "/open_clip_config.json");
+  std::ifstream in(weights, std::ios::binary | std::ios::ate);
+  if (!in) fail("cannot open ", weights);
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  ModelLoader loader(options, config, read_text_file(dir + "/preprocessor_config.json"), size);
+  std::vector<uint8_t> chunk(1 << 20);
+  while (in) {
+    in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
+    loader.feed(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  loader.finish();
+  return loader.model();
+}
+
+}  // namespace clip

@@ -1,0 +1,59 @@
+// Builds a Model from a streamed safetensors file (Hugging Face or OpenAI / open_clip names) and
+// an optional config file. Each tensor is converted and packed as soon as its bytes arrive; a
+// tower becomes usable the moment its last tensor is in.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clip-model.h"
+#include "safetensors.h"
+
+namespace clip {
+
+class ModelLoader {
+ public:
+  // config_json: the text of config.json (HF) or open_clip_config.json, or empty to infer sizes
+  // from the tensor shapes. preprocessor_json: HF preprocessor_config.json, or empty.
+  explicit ModelLoader(ModelOptions options = {}, std::string config_json = {},
+                       std::string preprocessor_json = {}, uint64_t file_size = 0);
+
+  void feed(const uint8_t* bytes, size_t size);
+  // Throws if the stream ended early or tensors are missing (they are listed by name).
+  void finish();
+  // Null until the safetensors header has been read; then the model, filling up as bytes arrive.
+  std::shared_ptr<Model> model() const { return model_; }
+  uint64_t bytes_consumed() const { return stream_.bytes_consumed(); }
+
+ private:
+  struct Component;  // a group of tensors installed together (e.g. a linear layer's weight + bias)
+
+  void on_header(const SafetensorsHeader& header);
+  void on_tensor(const TensorInfo& info, const uint8_t* data);
+  void stage(const std::string& name, std::vector<float> values);
+  void plan_components();
+
+  ModelOptions options_;
+  std::string config_json_;
+  std::string preprocessor_json_;
+  SafetensorsStream stream_;
+  NamingScheme scheme_ = NamingScheme::hugging_face;
+  std::shared_ptr<Model> model_;
+  std::vector<Component> components_;
+  std::map<std::string, size_t> component_of_;          // canonical tensor name -> component
+  std::map<std::string, std::vector<int64_t>> shapes_;  // canonical tensor name -> expected shape
+  std::map<std::string, std::vector<float>> staged_;    // parts waiting for the rest of their group
+  std::set<std::string> received_;
+  size_t vision_left_ = 0;
+  size_t text_left_ = 0;
+  bool need_logit_scale_ = false;
+};
+
+// Native convenience: loads <dir>/model.safetensors or <dir>/open_clip_model.safetensors with
+// config.json / open_clip_config.json / preprocessor_config.json when present.
+std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options = {});
+
+}  // namespace clip

@@ -1,0 +1,61 @@
+// Operators the encoders are built from. The model code only ever calls these; which kernel
+// runs behind them (scalar reference, SIMD128, int8) is decided here, once, when weights are
+// packed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "thread-pool.h"
+
+namespace clip {
+
+enum class Activation { none, quick_gelu, gelu };
+enum class WeightFormat { f32, q8 };
+
+// A fully connected layer: y[rows, out] = act(x[rows, in] · W[out, in]^T + b[out]).
+// Weights are packed once at construction; the f32 source is not kept.
+class Linear {
+ public:
+  Linear() = default;
+  Linear(const float* weight, const float* bias, int out_features, int in_features,
+         WeightFormat format);
+
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+  bool empty() const { return out_ == 0; }
+  size_t packed_bytes() const;
+
+  void forward(const float* x, int rows, float* y, Activation act, ThreadPool* pool) const;
+
+ private:
+  int in_ = 0;
+  int out_ = 0;
+  WeightFormat format_ = WeightFormat::f32;
+  std::vector<float> weight_;      // f32: [out, in]
+  std::vector<int8_t> weight_q8_;  // q8: [out, in], per-output-channel scales
+  std::vector<float> scales_;      // q8: [out]
+  std::vector<float> bias_;        // [out] or empty
+};
+
+struct LayerNorm {
+  std::vector<float> gamma;  // [dim]
+  std::vector<float> beta;   // [dim]
+  float eps = 1e-5f;
+};
+
+// y[rows, dim] = (x - mean) / sqrt(var + eps) * gamma + beta, row by row. y may alias x.
+void layer_norm(const float* x, int rows, const LayerNorm& norm, float* y);
+
+void apply_activation(float* x, size_t count, Activation act);
+
+// Scaled dot-product attention over `heads` heads of size head_dim. q, k, v, out: [tokens, heads *
+// head_dim]. With `causal`, token i attends to tokens 0..i only.
+void multi_head_attention(const float* q, const float* k, const float* v, int tokens, int heads,
+                          int head_dim, bool causal, float* out, ThreadPool* pool);
+
+// x[rows, dim] /= ||x[row]||.
+void l2_normalize_rows(float* x, int rows, int dim);
+
+}  // namespace clip
