@@ -5,6 +5,12 @@
 // then the data section. Bytes are fed in order (from a file or a network stream) and each tensor
 // is handed to the caller as soon as all its bytes are in, so no second copy of the whole file is
 // ever held.
+//
+// Strictness follows the reference implementation (huggingface/safetensors), which every real
+// writer satisfies: the JSON must start with '{' (trailing whitespace padding is allowed), the
+// tensors must tile the data section exactly, starting at offset 0, with no gap and no overlap,
+// and nothing may follow the last tensor. Unknown keys inside a tensor entry are ignored, as the
+// reference does; duplicate keys anywhere are rejected.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +34,7 @@ struct TensorInfo {
   uint64_t begin = 0;  // offsets inside the data section
   uint64_t end = 0;
   int64_t element_count() const;
+  uint64_t byte_size() const { return end - begin; }
 };
 
 struct SafetensorsHeader {
@@ -39,19 +46,27 @@ struct SafetensorsHeader {
 };
 
 struct SafetensorsLimits {
-  uint64_t max_header_bytes = 100u << 20;  // JSON header
+  uint64_t max_header_bytes = 100u << 20;  // JSON header (the reference's own limit)
   uint64_t max_tensor_bytes = 1ull << 31;  // one tensor
   size_t max_tensors = 100000;
+  size_t max_rank = 64;  // dimensions of one shape
 };
 
 // Parses and validates a header (dtype known, shape x itemsize == byte length, offsets inside
-// the data section, no overlap, no duplicates, no integer overflow). `file_size` is the total
-// size when known (0 = unknown, e.g. a stream without Content-Length). Throws clip::Error.
-SafetensorsHeader parse_safetensors_header(const uint8_t* json, size_t json_size, uint64_t file_size,
+// the data section, no overlap, no gap, no duplicates, no integer overflow). `file_size` is the
+// total size when known (0 = unknown, e.g. a stream without Content-Length); then the data section
+// must end exactly at the end of the file. Throws clip::Error.
+SafetensorsHeader parse_safetensors_header(const uint8_t* json, size_t json_size,
+                                           uint64_t file_size,
                                            const SafetensorsLimits& limits = {});
 
 // Incremental reader. on_header runs once, before any tensor; on_tensor once per tensor, in file
-// order, with exactly (end - begin) bytes. finish() throws if the stream ended early.
+// order, with exactly (end - begin) bytes. `data` is valid only during the call and may be
+// unaligned (it can point into the caller's chunk): copy or convert it (convert_to_f32) there.
+// Only a tensor (or the header) that straddles chunks is buffered, so the buffer never holds more
+// than the header or one tensor. Any exception, from validation or from a callback, propagates and
+// leaves the stream failed: later feed() and finish() calls throw. finish() throws if the stream
+// ended early, or if it ended short of a known file size.
 class SafetensorsStream {
  public:
   using HeaderCallback = std::function<void(const SafetensorsHeader&)>;
@@ -62,26 +77,45 @@ class SafetensorsStream {
   void feed(const uint8_t* bytes, size_t size);
   void finish();
   uint64_t bytes_consumed() const { return consumed_; }
+  // Bytes reserved for partial data; lets tests check the one-tensor bound.
+  size_t buffer_capacity() const { return pending_.capacity(); }
 
  private:
+  enum class Stage { kLength, kJson, kTensors, kDone, kFinished, kFailed };
+
+  // Each step consumes a prefix of the input and returns how many bytes it took.
+  size_t feed_length(const uint8_t* bytes, size_t size);
+  size_t feed_json(const uint8_t* bytes, size_t size);
+  size_t feed_tensor(const uint8_t* bytes, size_t size);
+  void append_pending(const uint8_t* bytes, size_t take, uint64_t need);
+  void start_data_section(const uint8_t* json);
+  void emit_tensor(const uint8_t* data);
+  uint64_t expected_total() const { return header_.header_size + header_.data_size; }
+
   HeaderCallback on_header_;
   TensorCallback on_tensor_;
   uint64_t file_size_;
   SafetensorsLimits limits_;
+  Stage stage_ = Stage::kLength;
   uint64_t consumed_ = 0;
+  uint8_t length_bytes_[8] = {};  // the little-endian header length, as it arrives
+  size_t length_have_ = 0;
   uint64_t json_size_ = 0;
-  std::vector<uint8_t> pending_;  // header bytes, then the bytes of the current tensor
+  std::vector<uint8_t> pending_;  // a header or tensor that straddles chunks
   SafetensorsHeader header_;
-  bool have_header_ = false;
   size_t next_tensor_ = 0;
-  bool failed_ = false;
 };
 
-// Reads a whole safetensors file through SafetensorsStream in chunks.
-void read_safetensors_file(const std::string& path, const SafetensorsStream::HeaderCallback& on_header,
-                           const SafetensorsStream::TensorCallback& on_tensor);
+// Reads a whole safetensors file through SafetensorsStream in 1 MB chunks, with the file size
+// known, so a file with bytes after the last tensor is rejected. Errors name the path.
+void read_safetensors_file(const std::string& path,
+                           const SafetensorsStream::HeaderCallback& on_header,
+                           const SafetensorsStream::TensorCallback& on_tensor,
+                           const SafetensorsLimits& limits = {});
 
 // Converts `count` elements of F32/F16/BF16 data (little-endian, possibly unaligned) to float.
+// Every value converts exactly, subnormals, infinities and NaN payloads included. Integer dtypes
+// throw: their meaning (index, quantized weight) is the caller's to decide.
 void convert_to_f32(DType dtype, const uint8_t* src, size_t count, float* dst);
 
 }  // namespace clip
