@@ -31,7 +31,8 @@ inline std::string read_file(const std::string& path) {
 
 // Prints "GROUP name=value" and appends it to $CLIP_FIGURES_FILE, which the test command
 // prints at the end so a reader sees every measured figure.
-inline void record_figure(const std::string& group, const std::string& name, const std::string& value) {
+inline void record_figure(const std::string& group, const std::string& name,
+                          const std::string& value) {
   std::string line = group + " " + name + "=" + value;
   std::printf("%s\n", line.c_str());
   if (const char* file = std::getenv("CLIP_FIGURES_FILE")) {
@@ -43,6 +44,57 @@ inline void record_figure(const std::string& group, const std::string& name, dou
   char text[64];
   std::snprintf(text, sizeof text, "%.8g", value);
   record_figure(group, name, std::string(text));
+}
+
+}  // namespace clip::test
+
+#include <cstdint>
+#include <vector>
+
+#include "safetensors.h"
+
+namespace clip::test {
+
+struct OwnedTensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+// All tensors of a safetensors file, in file order.
+inline std::vector<OwnedTensor> read_all_tensors(const std::string& path) {
+  std::vector<OwnedTensor> tensors;
+  read_safetensors_file(
+      path, [](const SafetensorsHeader&) {},
+      [&](const TensorInfo& info, const uint8_t* data) {
+        tensors.push_back({info.name, info.dtype, info.shape,
+                           std::vector<uint8_t>(data, data + (info.end - info.begin))});
+      });
+  return tensors;
+}
+
+// Serializes tensors (in the given order) into a safetensors file image.
+inline std::vector<uint8_t> write_safetensors(const std::vector<OwnedTensor>& tensors) {
+  std::string json = "{";
+  uint64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const OwnedTensor& t = tensors[i];
+    json +=
+        (i ? ",\"" : "\"") + t.name + "\":{\"dtype\":\"" + dtype_name(t.dtype) + "\",\"shape\":[";
+    for (size_t d = 0; d < t.shape.size(); ++d) json += (d ? "," : "") + std::to_string(t.shape[d]);
+    json += "],\"data_offsets\":[" + std::to_string(offset) + "," +
+            std::to_string(offset + t.bytes.size()) + "]}";
+    offset += t.bytes.size();
+  }
+  json += "}";
+  while (json.size() % 8) json += ' ';
+  std::vector<uint8_t> file(8);
+  const uint64_t n = json.size();
+  for (int b = 0; b < 8; ++b) file[b] = static_cast<uint8_t>(n >> (8 * b));
+  file.insert(file.end(), json.begin(), json.end());
+  for (const OwnedTensor& t : tensors) file.insert(file.end(), t.bytes.begin(), t.bytes.end());
+  return file;
 }
 
 }  // namespace clip::test
