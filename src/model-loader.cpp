@@ -156,6 +156,8 @@ ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
               [this](const TensorInfo& info, const uint8_t* data) { on_tensor(info, data); },
               file_size) {}
 
+ModelLoader::~ModelLoader() = default;
+
 void ModelLoader::feed(const uint8_t* bytes, size_t size) {
   stream_.feed(bytes, size);
 }

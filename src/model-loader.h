@@ -20,6 +20,7 @@ class ModelLoader {
   // from the tensor shapes. preprocessor_json: HF preprocessor_config.json, or empty.
   explicit ModelLoader(ModelOptions options = {}, std::string config_json = {},
                        std::string preprocessor_json = {}, uint64_t file_size = 0);
+  ~ModelLoader();  // out of line: Component is complete only in model-loader.cpp
 
   void feed(const uint8_t* bytes, size_t size);
   // Throws if the stream ended early or tensors are missing (they are listed by name).
