@@ -1,0 +1,240 @@
+#include "handles.h"
+
+#include <emscripten/heap.h>
+
+#include <exception>
+#include <new>
+#include <utility>
+
+#include "common.h"
+#include "image.h"
+#include "zero-shot.h"
+
+namespace clip::wasm {
+namespace {
+
+using emscripten::typed_memory_view;
+
+val js_error(const char* message) {
+  return val::global("Error").new_(std::string(message));
+}
+
+// Runs `body` and turns a thrown exception into a returned JS Error (see handles.h).
+template <typename Body>
+val js_result(Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return js_error("out of memory (the WebAssembly heap could not grow)");
+  } catch (const std::exception& e) {
+    return js_error(e.what());
+  }
+}
+
+// A new JS array that owns a copy of `values`: the heap may move or be reused after the call.
+val float_array(const std::vector<float>& values) {
+  return val::global("Float32Array").new_(typed_memory_view(values.size(), values.data()));
+}
+
+val string_array(const std::vector<std::string>& strings) {
+  val array = val::array();
+  for (const std::string& s : strings) array.call<void>("push", s);
+  return array;
+}
+
+WeightFormat parse_dtype(const std::string& dtype) {
+  if (dtype == "f32") return WeightFormat::f32;
+  if (dtype == "q8") return WeightFormat::q8;
+  fail("dtype '", dtype, "' is not supported: use 'f32' or 'q8'");
+}
+
+}  // namespace
+
+val TokenizerHandle::from_hf_files(const std::string& vocab_json, const std::string& merges_txt) {
+  return js_result([&] {
+    return val(std::make_shared<TokenizerHandle>(Tokenizer::from_hf_files(vocab_json, merges_txt)));
+  });
+}
+
+val TokenizerHandle::from_openai_bpe(const std::string& bpe_text) {
+  return js_result(
+      [&] { return val(std::make_shared<TokenizerHandle>(Tokenizer::from_openai_bpe(bpe_text))); });
+}
+
+val TokenizerHandle::tokenize(const std::string& text, int context_length) const {
+  return js_result([&] {
+    if (context_length < 2) fail("tokenize: context length must be >= 2, got ", context_length);
+    const std::vector<int32_t> ids = tokenizer_.tokenize(text, context_length);
+    return val::global("Int32Array").new_(typed_memory_view(ids.size(), ids.data()));
+  });
+}
+
+val TokenizerHandle::decode(const val& ids) const {
+  return js_result([&] {
+    return val(tokenizer_.decode(emscripten::convertJSArrayToNumberVector<int32_t>(ids)));
+  });
+}
+
+val ModelHandle::info() const {
+  const ModelConfig& config = model_->config();
+  val info = val::object();
+  info.set("embedDim", config.embed_dim);
+  info.set("imageSize", config.vision ? config.vision->image_size : 0);
+  info.set("contextLength", config.text ? config.text->context_length : 0);
+  info.set("hasVision", config.vision.has_value());
+  info.set("hasText", config.text.has_value());
+  info.set("visionReady", model_->vision_ready());
+  info.set("textReady", model_->text_ready());
+  info.set("threads", model_->threads());
+  info.set("weightBytes", static_cast<double>(model_->weight_bytes()));
+  info.set("logitScale", model_->logit_scale());
+  return info;
+}
+
+val ModelHandle::bytes(size_t size) {
+  return js_result([&] {
+    bytes_.resize(size);
+    return val(typed_memory_view(bytes_.size(), bytes_.data()));
+  });
+}
+
+val ModelHandle::floats(size_t size) {
+  return js_result([&] {
+    floats_.resize(size);
+    return val(typed_memory_view(floats_.size(), floats_.data()));
+  });
+}
+
+val ModelHandle::embed_rgb(const RgbImage& image) {
+  if (!model_->config().vision) fail("this model has no image tower");
+  const std::vector<float> pixels = preprocess_image(image, model_->config().vision->preprocess);
+  return float_array(model_->embed_images(pixels.data(), 1));
+}
+
+val ModelHandle::embed_encoded(size_t size) {
+  return js_result([&] {
+    if (size > bytes_.size())
+      fail("embedEncoded: ", size, " bytes asked, ", bytes_.size(), " staged");
+    return embed_rgb(decode_image(bytes_.data(), size));
+  });
+}
+
+val ModelHandle::embed_pixels(int width, int height, int channels) {
+  return js_result([&] {
+    if (width <= 0 || height <= 0) fail("image size must be positive, got ", width, "x", height);
+    const size_t need = static_cast<size_t>(width) * height * static_cast<size_t>(channels);
+    if (channels < 1 || need > bytes_.size()) {
+      fail("pixels: ", width, "x", height, "x", channels, " needs ", need, " bytes, ",
+           bytes_.size(), " staged");
+    }
+    return embed_rgb(image_from_pixels(bytes_.data(), width, height, channels));
+  });
+}
+
+val ModelHandle::embed_preprocessed(size_t count) {
+  return js_result([&] {
+    const ModelConfig& config = model_->config();
+    if (!config.vision) fail("this model has no image tower");
+    const size_t size = static_cast<size_t>(config.vision->image_size);
+    const size_t image_floats = 3 * size * size;
+    if (count == 0 || count % image_floats != 0 || count > floats_.size()) {
+      fail("preprocessed pixels: expected a multiple of 3x", size, "x", size, " = ", image_floats,
+           " floats, got ", count);
+    }
+    return float_array(
+        model_->embed_images(floats_.data(), static_cast<int>(count / image_floats)));
+  });
+}
+
+val ModelHandle::embed_text(const TokenizerHandle& tokenizer, const std::string& text) {
+  return js_result([&] {
+    if (!model_->config().text) fail("this model has no text tower");
+    const int context = model_->config().text->context_length;
+    return float_array(model_->embed_text(tokenizer.tokenizer().tokenize(text, context)));
+  });
+}
+
+val ModelHandle::label_embeddings(const TokenizerHandle& tokenizer, const val& labels,
+                                  const val& templates) {
+  return js_result([&] {
+    return float_array(clip::label_embeddings(*model_, tokenizer.tokenizer(),
+                                              emscripten::vecFromJSArray<std::string>(labels),
+                                              emscripten::vecFromJSArray<std::string>(templates)));
+  });
+}
+
+val ModelHandle::zero_shot(const val& image_embeddings, const val& label_embeddings) {
+  return js_result([&] {
+    const int dim = model_->config().embed_dim;
+    const std::vector<float> images =
+        emscripten::convertJSArrayToNumberVector<float>(image_embeddings);
+    const std::vector<float> labels =
+        emscripten::convertJSArrayToNumberVector<float>(label_embeddings);
+    if (dim <= 0 || images.empty() || images.size() % dim || labels.size() % dim) {
+      fail("zero-shot: embeddings must be multiples of ", dim, " floats, got ", images.size(),
+           " and ", labels.size());
+    }
+    return float_array(zero_shot_probabilities(images.data(), static_cast<int>(images.size() / dim),
+                                               labels.data(), static_cast<int>(labels.size() / dim),
+                                               dim, model_->logit_scale()));
+  });
+}
+
+LoaderHandle::LoaderHandle(ModelOptions options, std::string config_json,
+                           std::string preprocessor_json, uint64_t file_size)
+    : loader_(options, std::move(config_json), std::move(preprocessor_json), file_size) {}
+
+val LoaderHandle::create(const std::string& dtype, int threads, const std::string& config_json,
+                         const std::string& preprocessor_json, double file_size) {
+  return js_result([&] {
+    if (threads < 1) fail("threads must be >= 1, got ", threads);
+    if (!(file_size >= 0)) fail("file size must be >= 0, got ", file_size);
+    ModelOptions options;
+    options.format = parse_dtype(dtype);
+    options.threads = threads;
+    return val(std::make_shared<LoaderHandle>(options, config_json, preprocessor_json,
+                                              static_cast<uint64_t>(file_size)));
+  });
+}
+
+val LoaderHandle::buffer(size_t size) {
+  return js_result([&] {
+    staging_.resize(size);
+    return val(typed_memory_view(staging_.size(), staging_.data()));
+  });
+}
+
+val LoaderHandle::feed(size_t size) {
+  return js_result([&] {
+    if (size > staging_.size()) fail("feed: ", size, " bytes asked, ", staging_.size(), " staged");
+    loader_.feed(staging_.data(), size);
+    return val::undefined();
+  });
+}
+
+val LoaderHandle::finish() {
+  return js_result([&] {
+    loader_.finish();
+    staging_ = {};  // the chunk buffer is not needed any more
+    return val::undefined();
+  });
+}
+
+val LoaderHandle::model() const {
+  std::shared_ptr<Model> model = loader_.model();
+  return model ? val(std::make_shared<ModelHandle>(std::move(model))) : val::null();
+}
+
+double heap_bytes() {
+  return static_cast<double>(emscripten_get_heap_size());
+}
+
+val default_templates() {
+  return string_array(kDefaultTemplates);
+}
+
+val ensemble_templates() {
+  return string_array(kEnsembleTemplates);
+}
+
+}  // namespace clip::wasm

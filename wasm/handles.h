@@ -1,0 +1,105 @@
+// Object handles the JavaScript package drives: a streaming loader, a model, a tokenizer.
+// They translate between typed arrays and the core API and nothing more; all state lives in the
+// handle objects (no globals), so one module can hold several models.
+//
+// Errors: every method that can fail returns either its result or a JS Error carrying the
+// clip::Error message. The C++ exception is caught and freed before control returns to JS, so a
+// failed call leaves the module and the handle usable.
+#pragma once
+
+#include <emscripten/val.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clip-model.h"
+#include "model-loader.h"
+#include "tokenizer.h"
+
+namespace clip::wasm {
+
+using emscripten::val;
+
+class TokenizerHandle {
+ public:
+  explicit TokenizerHandle(Tokenizer tokenizer) : tokenizer_(std::move(tokenizer)) {}
+
+  // -> TokenizerHandle | Error. vocab.json and merges.txt texts (Hugging Face layout).
+  static val from_hf_files(const std::string& vocab_json, const std::string& merges_txt);
+  // -> TokenizerHandle | Error. The decompressed text of OpenAI's bpe_simple_vocab_16e6.txt.
+  static val from_openai_bpe(const std::string& bpe_text);
+
+  // -> Int32Array [start, ids..., end] | Error. Text must already be NFC (the package does it).
+  val tokenize(const std::string& text, int context_length) const;
+  // Int32Array of ids -> string | Error.
+  val decode(const val& ids) const;
+  size_t vocab_size() const { return tokenizer_.vocab_size(); }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+
+ private:
+  Tokenizer tokenizer_;
+};
+
+class ModelHandle {
+ public:
+  explicit ModelHandle(std::shared_ptr<Model> model) : model_(std::move(model)) {}
+
+  // {embedDim, imageSize, contextLength, hasVision, hasText, visionReady, textReady, threads,
+  //  weightBytes, logitScale}: read again whenever readiness matters (it changes while loading).
+  val info() const;
+
+  // Staging areas in wasm memory that JS writes inputs into, so an input is copied once, from the
+  // caller's array straight into the heap. The returned view is valid until the next call into
+  // the module (the heap may move), so JS fills it at once.
+  val bytes(size_t size);
+  val floats(size_t size);
+
+  // Each returns a Float32Array [images, embedDim] (L2-normalized) or an Error.
+  val embed_encoded(size_t size);                         // staged encoded image bytes
+  val embed_pixels(int width, int height, int channels);  // staged raw pixels
+  val embed_preprocessed(size_t count);                   // staged [batch, 3, S, S] floats
+  val embed_text(const TokenizerHandle& tokenizer, const std::string& text);
+
+  // Float32Array [labels, embedDim] | Error: one embedding per label through the templates.
+  val label_embeddings(const TokenizerHandle& tokenizer, const val& labels, const val& templates);
+  // Float32Array [images, labels] of softmaxed scores | Error.
+  val zero_shot(const val& image_embeddings, const val& label_embeddings);
+
+ private:
+  val embed_rgb(const RgbImage& image);
+
+  std::shared_ptr<Model> model_;
+  std::vector<uint8_t> bytes_;
+  std::vector<float> floats_;
+};
+
+class LoaderHandle {
+ public:
+  LoaderHandle(ModelOptions options, std::string config_json, std::string preprocessor_json,
+               uint64_t file_size);
+
+  // -> LoaderHandle | Error. dtype: "f32" or "q8"; threads: total threads (1 = no workers);
+  // file_size: bytes of the safetensors file, 0 when unknown.
+  static val create(const std::string& dtype, int threads, const std::string& config_json,
+                    const std::string& preprocessor_json, double file_size);
+
+  val buffer(size_t size);  // staging for the next chunk, as ModelHandle::bytes
+  val feed(size_t size);    // undefined | Error
+  val finish();             // undefined | Error
+  val model() const;        // ModelHandle once the header is read, else null
+  double bytes_consumed() const { return static_cast<double>(loader_.bytes_consumed()); }
+
+ private:
+  ModelLoader loader_;
+  std::vector<uint8_t> staging_;
+};
+
+// Bytes of wasm memory now: lets tests check that repeated calls do not grow the heap.
+double heap_bytes();
+// The core's prompt templates, so the package does not keep its own copy.
+val default_templates();
+val ensemble_templates();
+
+}  // namespace clip::wasm
