@@ -114,6 +114,40 @@ def make_openai(outdir, name, embed_dim, image, layers, width, patch, text_width
     print(f"fixture {name}: openai, image {image}, width {width}")
 
 
+def make_zero_shot(outdir, name):
+    """Template-ensemble label embeddings and probabilities, as the CLIP paper's notebook computes
+    them (mean of normalized prompt embeddings, renormalized; softmax of logit_scale * cosine),
+    with prompts tokenized by OpenAI's clip.tokenize."""
+    import clip
+    from safetensors.numpy import load_file
+    from transformers import CLIPModel
+    path = os.path.join(outdir, name)
+    model = CLIPModel.from_pretrained(path).eval()
+    labels = ["cat", "golden retriever", "space shuttle"]
+    templates = ["a photo of a {}.", "a bad photo of the {}.", "art of the {}."]
+    with torch.no_grad():
+        classes = []
+        for label in labels:
+            ids = clip.tokenize([t.format(label) for t in templates])
+            e = model.get_text_features(input_ids=ids)
+            e = e / e.norm(dim=-1, keepdim=True)
+            mean = e.mean(dim=0)
+            classes.append(mean / mean.norm())
+        classes = torch.stack(classes)
+        pixels = torch.from_numpy(load_file(os.path.join(path, "reference.safetensors"))["pixel_values"])
+        image = model.get_image_features(pixel_values=pixels)
+        image = image / image.norm(dim=-1, keepdim=True)
+        probs = (model.logit_scale.exp() * image @ classes.T).softmax(dim=-1)
+    save_file({"label_embeds": classes.numpy(), "probs": probs.numpy()},
+              os.path.join(path, "zero_shot.safetensors"))
+    import gzip
+    bpe = os.path.join(os.path.dirname(clip.__file__), "bpe_simple_vocab_16e6.txt.gz")
+    with gzip.open(bpe, "rb") as src, open(os.path.join(path, "bpe_simple_vocab_16e6.txt"), "wb") as dst:
+        dst.write(src.read())
+    with open(os.path.join(path, "zero_shot.json"), "w") as f:
+        json.dump({"labels": labels, "templates": templates}, f)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir")
@@ -126,6 +160,7 @@ def main():
     tiny_text = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2)
     make_hf(out, "tiny-hf", dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                                  num_attention_heads=4, image_size=32, patch_size=8), tiny_text, 32, seed=1)
+    make_zero_shot(out, "tiny-hf")
     make_hf(out, "tiny-hf-gelu-f16", dict(hidden_size=96, intermediate_size=192, num_hidden_layers=3,
                                           num_attention_heads=3, image_size=48, patch_size=16, hidden_act="gelu"),
             dict(tiny_text, hidden_act="gelu"), 24, seed=2, dtype=torch.float16)
