@@ -1,0 +1,127 @@
+// libFuzzer target for the safetensors reader. Each input is read three ways: whole and with the
+// size unknown, in pseudo-random chunks (sizes drawn from a hash of the input, so a crash
+// reproduces), and whole with the size known. The first two must agree exactly; the third may
+// only be stricter. Anything but a clip::Error escaping, or a broken invariant, is a crash.
+//
+// Build and run (clang with compiler-rt; the build folder supplies the nlohmann link):
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+//     -Isrc -Ibuild-st/third-party-include tests/fuzz/safetensors_fuzz.cpp src/safetensors.cpp \
+//     -o build-st/safetensors_fuzz
+//   .venv/bin/python tools/make_fuzz_seeds.py build-st/fixtures
+//   mkdir -p build-st/fuzz-corpus
+//   build-st/safetensors_fuzz -max_total_time=30 build-st/fuzz-corpus
+//   build-st/fixtures/fuzz/safetensors
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "safetensors.h"
+
+namespace {
+
+using clip::DType;
+using clip::SafetensorsHeader;
+using clip::SafetensorsStream;
+using clip::TensorInfo;
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+uint64_t fnv1a(const uint8_t* data, size_t size, uint64_t hash = 0xcbf29ce484222325ull) {
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ data[i]) * 0x100000001b3ull;
+  return hash;
+}
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+struct Outcome {
+  bool ok = false;
+  std::string error;
+  std::string events;  // header summary, then name and content hash of each tensor
+};
+
+Outcome read(const uint8_t* data, size_t size, uint64_t file_size, uint64_t chunk_seed) {
+  Outcome out;
+  SafetensorsStream* self = nullptr;
+  bool have_header = false;
+  uint64_t bound = 0;  // the most the stream may buffer: the JSON or the largest tensor
+  uint64_t last_end = 0;
+  std::vector<float> floats;
+  auto on_header = [&](const SafetensorsHeader& h) {
+    check(!have_header);
+    have_header = true;
+    bound = h.header_size - 8;
+    for (const TensorInfo& t : h.tensors) {
+      check(t.begin <= t.end && t.end <= h.data_size);
+      bound = std::max(bound, t.byte_size());
+    }
+    out.events += "H" + std::to_string(h.header_size) + "/" + std::to_string(h.data_size) + "/" +
+                  std::to_string(h.tensors.size()) + "/" + std::to_string(h.metadata.size());
+  };
+  auto on_tensor = [&](const TensorInfo& t, const uint8_t* bytes) {
+    check(have_header && bytes != nullptr);
+    check(t.begin == last_end);  // contiguous, in order
+    last_end = t.end;
+    check(static_cast<uint64_t>(t.element_count()) * clip::dtype_size(t.dtype) == t.byte_size());
+    check(self->buffer_capacity() <= bound);
+    uint64_t hash = fnv1a(bytes, t.byte_size());
+    if (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16) {
+      floats.resize(static_cast<size_t>(t.element_count()));
+      clip::convert_to_f32(t.dtype, bytes, floats.size(), floats.data());
+      hash = fnv1a(reinterpret_cast<const uint8_t*>(floats.data()), floats.size() * 4, hash);
+    }
+    out.events += "|" + t.name + ":" + std::to_string(hash);
+  };
+  SafetensorsStream stream(on_header, on_tensor, file_size);
+  self = &stream;
+  try {
+    size_t pos = 0;
+    while (pos < size) {
+      size_t n = size - pos;
+      if (chunk_seed != 0) {
+        uint64_t r = splitmix64(chunk_seed);
+        n = std::min<size_t>(n, 1 + (r >> 8) % ((r & 1) ? 16 : 4096));
+      }
+      stream.feed(data + pos, n);
+      pos += n;
+    }
+    stream.finish();
+    check(stream.bytes_consumed() == size);
+    out.ok = true;
+  } catch (const clip::Error& e) {
+    out.error = e.what();
+    // A failed stream stays failed.
+    bool refused = false;
+    try {
+      stream.feed(data, size);
+    } catch (const clip::Error&) {
+      refused = true;
+    }
+    check(refused);
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Outcome whole = read(data, size, 0, 0);
+  Outcome chunked = read(data, size, 0, fnv1a(data, size) | 1);
+  check(whole.ok == chunked.ok && whole.error == chunked.error && whole.events == chunked.events);
+  if (size > 0) {
+    Outcome sized = read(data, size, size, 0);
+    // Knowing the size can only add checks; what it accepts, the open-ended read accepts alike.
+    check(!sized.ok || (whole.ok && sized.events == whole.events));
+  }
+  return 0;
+}
