@@ -28,12 +28,46 @@ struct PreprocessConfig {
 };
 
 // Decodes JPEG, PNG, BMP, GIF (first frame) and converts to RGB the way PIL's convert('RGB')
-// does (gray replicated, alpha dropped, palette expanded). Throws clip::Error.
+// does: gray replicated, alpha dropped (not composited), palette expanded. The dimensions in the
+// header are checked against `limits` before anything is decoded. Throws clip::Error naming the
+// decoder's reason for corrupt, truncated, empty or unsupported input.
+//
+// Known differences from Pillow, by design:
+// - 16-bit PNGs keep the high byte of each sample. Pillow does the same for RGB/RGBA/gray+alpha,
+//   but opens 16-bit gray as mode "I" and clips it to 255 on convert('RGB'), which turns most
+//   of such an image white; scaling is the useful reading.
+// - JPEG goes through stb_image's IDCT, upsampling and colour conversion, not libjpeg's:
+//   samples may differ by a few levels.
+// - GIF: transparent pixels of the first frame come out black (stb_image), where Pillow gives
+//   the palette colour behind the transparent index.
 RgbImage decode_image(const uint8_t* bytes, size_t size, const ImageLimits& limits = {});
 
-// Raw pixels as a browser canvas gives them: channels 1 (gray), 3 (RGB) or 4 (RGBA, alpha dropped).
+// Raw pixels as a browser canvas gives them: channels 1 (gray), 3 (RGB) or 4 (RGBA, alpha
+// dropped), rows packed without padding.
 RgbImage image_from_pixels(const uint8_t* data, int width, int height, int channels,
                            const ImageLimits& limits = {});
+
+// A rectangle of pixels: columns [x, x + width), rows [y, y + height).
+struct PixelRect {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+};
+
+// Pillow 9.4's Image.resize((width, height), Image.BICUBIC) on an RGB image, bit for bit, but
+// only the pixels inside `region` of the resized image are computed and returned (each output
+// pixel depends only on its own filter windows, so this equals resizing then cropping).
+RgbImage resize_bicubic_region(const RgbImage& image, int width, int height,
+                               const PixelRect& region);
+
+inline RgbImage resize_bicubic(const RgbImage& image, int width, int height) {
+  return resize_bicubic_region(image, width, height, PixelRect{0, 0, width, height});
+}
+
+// torchvision's Resize(size) output for an image: the shorter side becomes `size`, the longer
+// one int(size * long / short). Returns {width, height}.
+std::array<int, 2> shorter_side_resized_size(int width, int height, int size);
 
 // Resize shorter side to image_size (PIL antialiased bicubic), center crop, normalize.
 // Returns a [3, image_size, image_size] float tensor (CHW).
