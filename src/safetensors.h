@@ -22,7 +22,25 @@
 
 namespace clip {
 
-enum class DType { F32, F16, BF16, I8, U8, I32 };
+// Every dtype of the format is parsed (old checkpoints carry I64 position_ids that CLIP never
+// reads); only F32, F16 and BF16 convert to float.
+enum class DType {
+  F32,
+  F16,
+  BF16,
+  I8,
+  U8,
+  I16,
+  U16,
+  I32,
+  U32,
+  I64,
+  U64,
+  F64,
+  BOOL,
+  F8_E4M3,
+  F8_E5M2
+};
 
 const char* dtype_name(DType dtype);
 size_t dtype_size(DType dtype);

@@ -406,10 +406,22 @@ TEST(Safetensors, RejectsUnknownAndUnsupportedDtypes) {
   EXPECT_ERROR(raw_file("{" + entry("w", "F33", "[1]", 0, 4) + "}", "abcd"),
                "tensor 'w' has unknown dtype 'F33'");
   EXPECT_ERROR(raw_file("{" + entry("w", "f32", "[1]", 0, 4) + "}", "abcd"), "unknown dtype 'f32'");
-  EXPECT_ERROR(raw_file("{" + entry("w", "F64", "[1]", 0, 8) + "}", std::string(8, 'x')),
-               "tensor 'w' has dtype F64, which is not supported");
-  EXPECT_ERROR(raw_file("{" + entry("pos", "I64", "[1]", 0, 8) + "}", std::string(8, 'x')),
-               "tensor 'pos' has dtype I64, which is not supported");
+}
+
+// Every dtype of the format parses (old checkpoints carry I64 position_ids), with its item size
+// checked; only float dtypes convert.
+TEST(Safetensors, ParsesEveryFormatDtypeButConvertsOnlyFloats) {
+  EXPECT_ERROR(raw_file("{" + entry("pos", "I64", "[2]", 0, 8) + "}", std::string(8, 'x')),
+               "pos");  // 2 x 8 bytes claimed in 8
+  const std::string ok =
+      raw_file("{" + entry("pos", "I64", "[1]", 0, 8) + "}", std::string(8, 'x'));
+  const Received r = read_whole(ok);
+  ASSERT_EQ(r.tensors.size(), 1u);
+  EXPECT_EQ(r.tensors[0].dtype, DType::I64);
+  uint8_t bytes[8] = {};
+  float out = 0;
+  EXPECT_THROW(convert_to_f32(DType::I64, bytes, 1, &out), Error);
+  EXPECT_THROW(convert_to_f32(DType::F64, bytes, 1, &out), Error);
 }
 
 TEST(Safetensors, RejectsBadShapes) {
