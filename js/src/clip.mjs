@@ -1,0 +1,362 @@
+// load() and the Clip object it resolves to.
+
+import { normalizeImage } from './images.mjs';
+import { chooseBuild, createInstance } from './runtime.mjs';
+import { gunzipText, resolveSource } from './sources.mjs';
+
+// OpenAI's CLIP ViT-B/32 on the Hugging Face hub. The repository's main branch has no
+// model.safetensors (only pytorch_model.bin); the safetensors conversion lives on its pull
+// request ref 66, which also carries config.json and the tokenizer files.
+export const DEFAULT_MODEL = 'https://huggingface.co/openai/clip-vit-base-patch32/resolve/refs%2Fpr%2F66/';
+
+const DTYPES = ['f32', 'f16', 'q8'];
+const LABEL_CACHE_SIZE = 16; // label sets whose embeddings are kept for repeated classify()
+
+// A module call returns its result or an Error value (wasm/handles.h): turn the latter into a
+// thrown Error that says which call failed.
+function check(result, what) {
+  if (result instanceof Error) throw new Error(`${what}: ${result.message}`);
+  return result;
+}
+
+function textOf(bytes) {
+  return bytes === null ? '' : new TextDecoder().decode(bytes);
+}
+
+function assertText(text, what) {
+  if (typeof text !== 'string') {
+    throw new TypeError(`${what}: expected a string, got ${text === null ? 'null' : typeof text}`);
+  }
+  return text.normalize('NFC'); // the tokenizer expects NFC, as OpenAI's ftfy cleaning produces
+}
+
+function dot(a, b) {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+export class Clip {
+  #module;
+  #model;
+  #tokenizer;
+  #tokenizerProblem;
+  #info;
+  #queue = Promise.resolve();
+  #disposed = false;
+  #labelCache = new Map();
+
+  /** @internal Use load(). */
+  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source }) {
+    this.#module = module;
+    this.#model = model;
+    this.#tokenizer = tokenizer;
+    this.#tokenizerProblem = tokenizerProblem;
+    const raw = model.info();
+    this.#info = Object.freeze({
+      embedDim: raw.embedDim,
+      imageSize: raw.imageSize,
+      contextLength: raw.contextLength,
+      hasVision: raw.hasVision,
+      hasText: raw.hasText,
+      threads: raw.threads,
+      weightBytes: raw.weightBytes,
+      logitScale: raw.logitScale,
+      dtype,
+      build,
+      source,
+    });
+  }
+
+  /** Sizes and settings of the loaded model. */
+  get info() {
+    return this.#info;
+  }
+
+  // Calls run one at a time, in call order: the module is single-threaded from JS's side.
+  #run(what, task) {
+    if (this.#disposed) return Promise.reject(new Error(`${what}: this Clip was disposed`));
+    const result = this.#queue.then(() => {
+      if (!this.#module) throw new Error(`${what}: this Clip was disposed`);
+      return task();
+    });
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  #requireTokenizer(what) {
+    if (!this.#tokenizer) throw new Error(`${what}: ${this.#tokenizerProblem}`);
+    return this.#tokenizer;
+  }
+
+  async #embedOne(input, what) {
+    const staged = await normalizeImage(input);
+    const model = this.#model;
+    if (staged.kind === 'preprocessed') {
+      const size = this.#info.imageSize;
+      const expected = 3 * size * size;
+      if (staged.data.length !== expected) {
+        throw new Error(`${what}: a preprocessed image must hold 3x${size}x${size} = ${expected} floats, got ${staged.data.length}`);
+      }
+      check(model.floats(expected), what).set(staged.data);
+      return check(model.embedPreprocessed(expected), what);
+    }
+    if (staged.kind === 'pixels') {
+      check(model.bytes(staged.data.length), what).set(staged.data);
+      return check(model.embedPixels(staged.width, staged.height, staged.channels), what);
+    }
+    if (staged.bytes.length === 0) throw new Error(`${what}: the image is empty (0 bytes)`);
+    check(model.bytes(staged.bytes.length), what).set(staged.bytes);
+    return check(model.embedEncoded(staged.bytes.length), what);
+  }
+
+  async #embedImages(input, what) {
+    if (!Array.isArray(input)) return this.#embedOne(input, what);
+    if (input.length === 0) throw new Error(`${what}: the image array is empty`);
+    const out = [];
+    for (let i = 0; i < input.length; i++) out.push(await this.#embedOne(input[i], `${what}: image ${i}`));
+    return out;
+  }
+
+  #embedTexts(input, what) {
+    const tokenizer = this.#requireTokenizer(what);
+    const one = (text, label) => check(this.#model.embedText(tokenizer, assertText(text, label)), label);
+    if (!Array.isArray(input)) return one(input, what);
+    if (input.length === 0) throw new Error(`${what}: the text array is empty`);
+    return input.map((text, i) => one(text, `${what}: text ${i}`));
+  }
+
+  /**
+   * Image embedding(s), L2-normalized: Float32Array [embedDim], or one per image for an array.
+   */
+  embedImage(input) {
+    return this.#run('embedImage', () => this.#embedImages(input, 'embedImage'));
+  }
+
+  /** Text embedding(s), L2-normalized: Float32Array [embedDim], or one per text for an array. */
+  embedText(text) {
+    return this.#run('embedText', () => this.#embedTexts(text, 'embedText'));
+  }
+
+  /** Token ids [start, ..., end] as the text tower sees them (truncated to the context length). */
+  tokenize(text) {
+    return this.#run('tokenize', () => {
+      const tokenizer = this.#requireTokenizer('tokenize');
+      const context = this.#info.contextLength || 77;
+      const one = (t, label) => check(tokenizer.tokenize(assertText(t, label), context), label);
+      return Array.isArray(text) ? text.map((t, i) => one(t, `tokenize: text ${i}`)) : one(text, 'tokenize');
+    });
+  }
+
+  #templates(templates) {
+    if (templates === undefined) return this.#module.defaultTemplates();
+    if (templates === 'ensemble') return this.#module.ensembleTemplates();
+    if (!Array.isArray(templates) || templates.length === 0 || !templates.every((t) => typeof t === 'string')) {
+      throw new TypeError("classify: templates must be 'ensemble' or a non-empty array of strings with {}");
+    }
+    return templates.map((t) => t.normalize('NFC'));
+  }
+
+  #labelEmbeddings(labels, templates) {
+    const key = JSON.stringify([labels, templates]);
+    let embeddings = this.#labelCache.get(key);
+    if (!embeddings) {
+      const tokenizer = this.#requireTokenizer('classify');
+      embeddings = check(this.#model.labelEmbeddings(tokenizer, labels, templates), 'classify');
+      if (this.#labelCache.size >= LABEL_CACHE_SIZE) this.#labelCache.delete(this.#labelCache.keys().next().value);
+    }
+    this.#labelCache.delete(key);
+    this.#labelCache.set(key, embeddings); // most recent last
+    return embeddings;
+  }
+
+  /**
+   * Zero-shot classification: [{label, score}] sorted by score (softmax over the labels), or
+   * one such list per image for an array of images.
+   * @param {{templates?: 'ensemble' | string[]}} [options] prompt templates with {} for the
+   *   label; default ['a photo of a {}.'], 'ensemble' = the CLIP authors' 7 ImageNet prompts.
+   */
+  classify(image, labels, options = {}) {
+    return this.#run('classify', async () => {
+      if (!Array.isArray(labels) || labels.length === 0) {
+        throw new TypeError('classify: labels must be a non-empty array of strings');
+      }
+      const names = labels.map((label, i) => {
+        if (typeof label !== 'string' || label.trim() === '') {
+          throw new TypeError(`classify: label ${i} must be a non-empty string`);
+        }
+        return label.normalize('NFC');
+      });
+      const labelEmbeddings = this.#labelEmbeddings(names, this.#templates(options.templates));
+      const rank = (embedding) => {
+        const scores = check(this.#model.zeroShot(embedding, labelEmbeddings), 'classify');
+        return labels.map((label, i) => ({ label, score: scores[i] })).sort((a, b) => b.score - a.score);
+      };
+      const embeddings = await this.#embedImages(image, 'classify');
+      return Array.isArray(embeddings) ? embeddings.map(rank) : rank(embeddings);
+    });
+  }
+
+  /**
+   * Cosine similarity of two inputs, each a text (string), an image input, or an embedding
+   * (a Float32Array of length embedDim).
+   */
+  similarity(a, b) {
+    return this.#run('similarity', async () => {
+      const embed = async (x, label) => {
+        if (typeof x === 'string') return this.#embedTexts(x, label);
+        if (x instanceof Float32Array && x.length === this.#info.embedDim) return x;
+        if (Array.isArray(x)) throw new TypeError(`${label}: expected one input, got an array`);
+        return this.#embedOne(x, label);
+      };
+      return dot(await embed(a, 'similarity: first input'), await embed(b, 'similarity: second input'));
+    });
+  }
+
+  /** Frees the model, its memory and its threads once queued calls finish. Later calls reject. */
+  dispose() {
+    if (this.#disposed) return this.#queue;
+    this.#disposed = true;
+    this.#queue = this.#queue.then(() => {
+      this.#model.delete();
+      this.#tokenizer?.delete();
+      this.#module.endThreads();
+      this.#module = this.#model = this.#tokenizer = null;
+      this.#labelCache.clear();
+    });
+    return this.#queue;
+  }
+
+  /** Bytes of WebAssembly memory in use (for leak checks). */
+  heapBytes() {
+    return this.#module ? this.#module.heapBytes() : 0;
+  }
+}
+
+async function readTokenizer(module, files, progress) {
+  const [vocab, merges] = await Promise.all([files.read('vocab.json'), files.read('merges.txt')]);
+  if (vocab && merges) {
+    progress.small('vocab.json', vocab.length);
+    progress.small('merges.txt', merges.length);
+    return check(module.Tokenizer.fromHfFiles(textOf(vocab), textOf(merges)), 'tokenizer');
+  }
+  const bpe = await files.read('bpe_simple_vocab_16e6.txt.gz');
+  if (!bpe) return null;
+  progress.small('bpe_simple_vocab_16e6.txt.gz', bpe.length);
+  return check(module.Tokenizer.fromOpenaiBpe(await gunzipText(bpe)), 'tokenizer');
+}
+
+// Model configuration and weights file for either layout (Hugging Face / open_clip).
+async function readLayout(files, progress) {
+  const config = await files.read('config.json');
+  if (config) {
+    progress.small('config.json', config.length);
+    const preprocessor = await files.read('preprocessor_config.json');
+    if (preprocessor) progress.small('preprocessor_config.json', preprocessor.length);
+    return { config: textOf(config), preprocessor: textOf(preprocessor), weights: ['model.safetensors'] };
+  }
+  const openClip = await files.read('open_clip_config.json');
+  if (openClip) {
+    progress.small('open_clip_config.json', openClip.length);
+    return { config: textOf(openClip), preprocessor: '', weights: ['open_clip_model.safetensors'] };
+  }
+  // No config: sizes come from the tensor shapes.
+  return { config: '', preprocessor: '', weights: ['model.safetensors', 'open_clip_model.safetensors'] };
+}
+
+function progressReporter(onProgress, name) {
+  const emit = (event) => onProgress?.({ name, ...event });
+  return {
+    emit,
+    small(file, bytes) {
+      emit({ status: 'initiate', file });
+      emit({ status: 'download', file });
+      emit({ status: 'progress', file, loaded: bytes, total: bytes, progress: 100 });
+      emit({ status: 'done', file, loaded: bytes, total: bytes });
+    },
+  };
+}
+
+async function openWeights(files, names) {
+  for (const name of names) {
+    const file = await files.open(name);
+    if (file) return { file, name };
+  }
+  throw new Error(`no ${names.join(' or ')} in ${files.describe('')}`);
+}
+
+// Feeds the weights to the loader chunk by chunk: each chunk is copied once, into wasm memory,
+// where the loader converts and packs every tensor as soon as its bytes are in.
+async function streamWeights(loader, { file, name }, progress, signal) {
+  progress.emit({ status: 'initiate', file: name });
+  progress.emit({ status: 'download', file: name });
+  const total = file.size;
+  let loaded = 0;
+  try {
+    for await (const chunk of file.chunks()) {
+      signal?.throwIfAborted();
+      check(loader.buffer(chunk.length), name).set(chunk);
+      check(loader.feed(chunk.length), name);
+      loaded += chunk.length;
+      progress.emit({ status: 'progress', file: name, loaded, total, progress: total ? (100 * loaded) / total : 0 });
+    }
+    signal?.throwIfAborted();
+    check(loader.finish(), name);
+  } catch (error) {
+    file.cancel();
+    throw error;
+  }
+  progress.emit({ status: 'done', file: name, loaded, total: total || loaded });
+}
+
+/**
+ * Loads a CLIP model. See index.d.ts for the options and their defaults.
+ */
+export async function load(source = DEFAULT_MODEL, options = {}) {
+  const { dtype = 'f32', threads, onProgress, cache = true, signal } = options;
+  if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+  signal?.throwIfAborted();
+  const { build, threads: threadCount } = chooseBuild(threads);
+  const files = resolveSource(source, { cache, signal });
+  const name = typeof source === 'string' || source instanceof URL ? String(source) : 'memory';
+  const progress = progressReporter(onProgress, name);
+
+  const modulePromise = createInstance(build, threadCount);
+  let module = null;
+  let loader = null;
+  let tokenizer = null;
+  let model = null;
+  let weights = null;
+  try {
+    const layout = await readLayout(files, progress);
+    module = await modulePromise;
+    tokenizer = await readTokenizer(module, files, progress);
+    weights = await openWeights(files, layout.weights);
+    loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
+    await streamWeights(loader, weights, progress, signal);
+    model = loader.model();
+    if (!model) throw new Error('load: the weights file had no header');
+    loader.delete();
+    loader = null;
+    const clip = new Clip({
+      module,
+      model,
+      tokenizer,
+      tokenizerProblem: 'this model came without tokenizer files (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz)',
+      build,
+      dtype,
+      source: name,
+    });
+    progress.emit({ status: 'ready', model: name });
+    return clip;
+  } catch (error) {
+    weights?.file.cancel();
+    if (!module) module = await modulePromise.catch(() => null);
+    model?.delete();
+    loader?.delete();
+    tokenizer?.delete();
+    module?.endThreads();
+    throw error;
+  }
+}

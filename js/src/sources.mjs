@@ -1,0 +1,178 @@
+// Where model files come from: a base URL (Hugging Face hub layout), a local directory (Node),
+// or files in memory. Each source answers read(name) (whole small files, null when absent) and
+// open(name) (a stream of chunks for the weights, null when absent).
+
+import { cachedFetch } from './cache.mjs';
+
+const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
+
+const nodeUrl = isNode ? await import('node:url') : null;
+
+const CHUNK_BYTES = 4 << 20; // file reads and in-memory pieces fed to the loader
+
+function toBytes(value, name) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === 'string') return new TextEncoder().encode(value);
+  throw new TypeError(`file '${name}': expected a Uint8Array, ArrayBuffer, Blob or string`);
+}
+
+class UrlSource {
+  constructor(base, { cache, signal }) {
+    this.base = base.endsWith('/') ? base : `${base}/`;
+    this.options = { useCache: cache, signal };
+  }
+
+  describe(name) {
+    return new URL(name, this.base).href;
+  }
+
+  async #get(name) {
+    const url = this.describe(name);
+    const response = await cachedFetch(url, this.options);
+    if (response.status === 404) return null;
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
+    return response;
+  }
+
+  async read(name) {
+    const response = await this.#get(name);
+    return response && new Uint8Array(await response.arrayBuffer());
+  }
+
+  async open(name) {
+    const response = await this.#get(name);
+    if (!response) return null;
+    // With a content encoding the length header counts compressed bytes, not what we read.
+    const length = response.headers.get('content-encoding') ? null : response.headers.get('content-length');
+    const reader = response.body.getReader();
+    return {
+      size: length === null ? 0 : Number(length),
+      async *chunks() {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            yield value;
+          }
+        } finally {
+          reader.releaseLock();
+        }
+      },
+      cancel: () => reader.cancel().catch(() => {}),
+    };
+  }
+}
+
+class DirectorySource {
+  constructor(dir) {
+    this.dir = dir;
+  }
+
+  describe(name) {
+    return `${this.dir.replace(/[\\/]+$/, '')}/${name}`;
+  }
+
+  async read(name) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return new Uint8Array(await readFile(this.describe(name)));
+    } catch (error) {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async open(name) {
+    const fs = await import('node:fs');
+    const path = this.describe(name);
+    let size;
+    try {
+      size = (await fs.promises.stat(path)).size;
+    } catch (error) {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    }
+    const stream = fs.createReadStream(path, { highWaterMark: CHUNK_BYTES });
+    return {
+      size,
+      chunks: () => stream[Symbol.asyncIterator](),
+      cancel: () => stream.destroy(),
+    };
+  }
+}
+
+class MemorySource {
+  constructor(files) {
+    this.files = files;
+  }
+
+  describe(name) {
+    return name;
+  }
+
+  async read(name) {
+    const value = this.files[name];
+    if (value === undefined || value === null) return null;
+    if (typeof Blob === 'function' && value instanceof Blob) return new Uint8Array(await value.arrayBuffer());
+    return toBytes(value, name);
+  }
+
+  async open(name) {
+    const value = this.files[name];
+    if (value === undefined || value === null) return null;
+    if (typeof Blob === 'function' && value instanceof Blob) {
+      const reader = value.stream().getReader();
+      return {
+        size: value.size,
+        async *chunks() {
+          for (;;) {
+            const { done, value: chunk } = await reader.read();
+            if (done) return;
+            yield chunk;
+          }
+        },
+        cancel: () => reader.cancel().catch(() => {}),
+      };
+    }
+    const bytes = toBytes(value, name);
+    return {
+      size: bytes.length,
+      *chunks() {
+        for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, at + CHUNK_BYTES);
+      },
+      cancel() {},
+    };
+  }
+}
+
+function looksLikeUrl(text) {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+}
+
+// source: a URL or URL string, a directory path (Node), or {fileName: contents}.
+export function resolveSource(source, options) {
+  if (source instanceof URL) {
+    if (source.protocol === 'file:' && isNode) return new DirectorySource(nodeUrl.fileURLToPath(source));
+    return new UrlSource(source.href, options);
+  }
+  if (typeof source === 'string') {
+    if (source.startsWith('file:') && isNode) return resolveSource(new URL(source), options);
+    if (looksLikeUrl(source)) return new UrlSource(source, options);
+    if (isNode) return new DirectorySource(source);
+    return new UrlSource(new URL(source, globalThis.location?.href).href, options);
+  }
+  if (source !== null && typeof source === 'object' && !Array.isArray(source)) return new MemorySource(source);
+  throw new TypeError('model source must be a URL, a directory path (Node) or an object of files');
+}
+
+// The text of a gzip file, with the platform's own decompressor.
+export async function gunzipText(bytes) {
+  if (isNode) {
+    const { gunzipSync } = await import('node:zlib');
+    return new TextDecoder().decode(gunzipSync(bytes));
+  }
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Response(stream).text();
+}

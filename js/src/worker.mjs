@@ -1,0 +1,51 @@
+// Worker entry of createWorkerClip(): hosts one Clip and answers {id, method, args} messages
+// with {id, result} or {id, error}; load progress goes out as {progress}. Runs as a module Web
+// Worker in browsers and as a worker_threads Worker in Node.
+
+import { load } from './clip.mjs';
+
+const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
+const port = isNode ? (await import('node:worker_threads')).parentPort : null;
+
+const post = (message, transfer = []) => (port ? port.postMessage(message, transfer) : self.postMessage(message, transfer));
+
+const METHODS = new Set(['embedImage', 'embedText', 'tokenize', 'classify', 'similarity', 'heapBytes']);
+
+let clip = null;
+let loading = null; // AbortController of a load in progress
+
+// Float32Array results are fresh copies: move their memory instead of copying it again.
+function transferables(result) {
+  const arrays = Array.isArray(result) ? result : [result];
+  return arrays.filter((a) => a instanceof Float32Array || a instanceof Int32Array).map((a) => a.buffer);
+}
+
+async function handle({ id, method, args = [] }) {
+  if (method === 'abort') {
+    loading?.abort(args[0]);
+    return;
+  }
+  try {
+    let result;
+    if (method === 'load') {
+      loading = new AbortController();
+      const options = { ...args[1], signal: loading.signal, onProgress: (progress) => post({ progress }) };
+      clip = await load(args[0], options);
+      result = clip.info;
+    } else if (method === 'dispose') {
+      await clip?.dispose();
+    } else if (!clip || !METHODS.has(method)) {
+      throw new Error(clip ? `unknown method ${method}` : `${method}: the model is not loaded`);
+    } else {
+      result = await clip[method](...args);
+    }
+    post({ id, result }, transferables(result));
+  } catch (error) {
+    post({ id, error: { name: error?.name, message: error?.message ?? String(error) } });
+  } finally {
+    if (method === 'load') loading = null;
+  }
+}
+
+if (port) port.on('message', handle);
+else self.onmessage = (event) => handle(event.data);
