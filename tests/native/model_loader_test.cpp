@@ -169,6 +169,20 @@ TEST(ModelLoader, TruncatedStreamFailsAndNothingIsReady) {
   EXPECT_FALSE(loader.model()->text_ready());
 }
 
+// Older transformers checkpoints (like the hub's openai/clip-vit-base-patch32) carry I64
+// position_ids buffers; they are not weights and must not stop the load.
+TEST(ModelLoader, IgnoresPositionIdBuffers) {
+  auto tensors = tiny_tensors();
+  tensors.push_back(
+      {"text_model.embeddings.position_ids", DType::I64, {1, 77}, std::vector<uint8_t>(77 * 8)});
+  tensors.insert(
+      tensors.begin(),
+      {"vision_model.embeddings.position_ids", DType::I64, {1, 17}, std::vector<uint8_t>(17 * 8)});
+  auto model = load_bytes(test::write_safetensors(tensors));
+  EXPECT_TRUE(model->vision_ready());
+  EXPECT_TRUE(model->text_ready());
+}
+
 TEST(ModelLoader, NotAClipCheckpoint) {
   OwnedTensor t{"encoder.weight", DType::F32, {2, 2}, std::vector<uint8_t>(16)};
   const std::string error = load_error(test::write_safetensors({t}));
