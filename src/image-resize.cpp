@@ -16,6 +16,16 @@
 #include "common.h"
 #include "image.h"
 
+// WebAssembly SIMD128 intrinsics; natively simde maps them onto SSE/AVX.
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#else
+#ifndef SIMDE_ENABLE_NATIVE_ALIASES
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#endif
+#include <simde/wasm/simd128.h>
+#endif
+
 // The coefficients must be computed exactly as Pillow's C code does: no fused multiply-add.
 #ifdef __clang__
 #pragma clang fp contract(off)
@@ -105,17 +115,74 @@ AxisFilter axis_filter(int in_size, int out_size, int out_begin, int out_end) {
   return filter;
 }
 
-// Horizontal pass over input rows [row_begin, row_end): each row is split into three planes so
-// the tap loop is a contiguous dot product the compiler vectorizes.
+// Horizontal-pass weights split as w = hi * 2^11 + lo with 0 <= lo < 2^11, both fitting int16, so
+// the tap loop is a 16-bit dot product (i32x4.dot_i16x8_s, pmaddwd natively); the sums recombine
+// into exactly Pillow's 32-bit sum. Each output's taps are zero-padded to a multiple of kLanes
+// so the loop has no scalar remainder.
+constexpr int kSplitBits = 11;
+constexpr int kLanes = 8;  // int16 lanes of a 128-bit vector
+
+struct SplitWeights {
+  std::vector<int16_t> hi;
+  std::vector<int16_t> lo;
+  std::vector<size_t> offset;  // per output
+  std::vector<int> padded;     // per output: count rounded up to kLanes
+};
+
+SplitWeights split_weights(const AxisFilter& filter) {
+  SplitWeights split;
+  const size_t n = filter.first.size();
+  split.offset.resize(n);
+  split.padded.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    split.offset[i] = split.hi.size();
+    split.padded[i] = (filter.count[i] + kLanes - 1) / kLanes * kLanes;
+    split.hi.resize(split.hi.size() + split.padded[i], 0);
+    split.lo.resize(split.hi.size(), 0);
+    for (int t = 0; t < filter.count[i]; ++t) {
+      const int32_t w = filter.weights[filter.offset[i] + t];
+      const int32_t hi = w >> kSplitBits;  // floor, so lo is never negative
+      if (hi < INT16_MIN || hi > INT16_MAX) {
+        fail("resize_bicubic: filter weight ", w, " out of range");
+      }
+      split.hi[split.offset[i] + t] = static_cast<int16_t>(hi);
+      split.lo[split.offset[i] + t] = static_cast<int16_t>(w - hi * (1 << kSplitBits));
+    }
+  }
+  return split;
+}
+
+// count: a multiple of kLanes. Lane sums wrap modulo 2^32, and so does the recombination, which
+// is exact because the true total fits in 32 bits (as it does in Pillow).
+int32_t dot_split(const int16_t* src, const int16_t* hi, const int16_t* lo, int count) {
+  v128_t sum_hi = wasm_i32x4_splat(0);
+  v128_t sum_lo = wasm_i32x4_splat(0);
+  for (int t = 0; t < count; t += kLanes) {
+    const v128_t pixels = wasm_v128_load(src + t);
+    sum_hi = wasm_i32x4_add(sum_hi, wasm_i32x4_dot_i16x8(pixels, wasm_v128_load(hi + t)));
+    sum_lo = wasm_i32x4_add(sum_lo, wasm_i32x4_dot_i16x8(pixels, wasm_v128_load(lo + t)));
+  }
+  const v128_t sum = wasm_i32x4_add(wasm_i32x4_shl(sum_hi, kSplitBits), sum_lo);
+  const uint32_t total = static_cast<uint32_t>(wasm_i32x4_extract_lane(sum, 0)) +
+                         static_cast<uint32_t>(wasm_i32x4_extract_lane(sum, 1)) +
+                         static_cast<uint32_t>(wasm_i32x4_extract_lane(sum, 2)) +
+                         static_cast<uint32_t>(wasm_i32x4_extract_lane(sum, 3));
+  return static_cast<int32_t>(total);
+}
+
+// Horizontal pass over input rows [row_begin, row_end): each row is split into three int16
+// planes (zero-padded by kLanes) so the tap loop is a contiguous dot product.
 // out: [row_end - row_begin, columns.first.size(), 3]
 std::vector<uint8_t> resample_rows(const RgbImage& image, int row_begin, int row_end,
                                    const AxisFilter& columns) {
   const int out_width = static_cast<int>(columns.first.size());
   const int in_begin = columns.min_input;
   const int in_width = columns.max_input - in_begin;
+  const int plane_size = in_width + kLanes;
+  const SplitWeights split = split_weights(columns);
   std::vector<uint8_t> out(static_cast<size_t>(row_end - row_begin) * out_width * 3);
-  std::vector<uint8_t> planes(static_cast<size_t>(in_width) * 3);
-  uint8_t* plane[3] = {planes.data(), planes.data() + in_width, planes.data() + 2 * in_width};
+  std::vector<int16_t> planes(static_cast<size_t>(plane_size) * 3, 0);
+  int16_t* plane[3] = {planes.data(), planes.data() + plane_size, planes.data() + 2 * plane_size};
   for (int y = row_begin; y < row_end; ++y) {
     const uint8_t* row =
         image.pixels.data() + (static_cast<size_t>(y) * image.width + in_begin) * 3;
@@ -126,14 +193,11 @@ std::vector<uint8_t> resample_rows(const RgbImage& image, int row_begin, int row
     }
     uint8_t* dst = out.data() + static_cast<size_t>(y - row_begin) * out_width * 3;
     for (int i = 0; i < out_width; ++i) {
-      const int32_t* k = columns.weights.data() + columns.offset[i];
+      const int16_t* hi = split.hi.data() + split.offset[i];
+      const int16_t* lo = split.lo.data() + split.offset[i];
       const int first = columns.first[i] - in_begin;
-      const int count = columns.count[i];
       for (int c = 0; c < 3; ++c) {
-        const uint8_t* src = plane[c] + first;
-        int32_t sum = kHalf;
-        for (int t = 0; t < count; ++t) sum += src[t] * k[t];
-        dst[3 * i + c] = clip8(sum);
+        dst[3 * i + c] = clip8(kHalf + dot_split(plane[c] + first, hi, lo, split.padded[i]));
       }
     }
   }
