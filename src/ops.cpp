@@ -1,138 +1,161 @@
+// Operators on top of the kernels in src/kernels: work splitting, scratch and packing. The
+// kernels do the arithmetic; this file decides which kernel runs on which tile and on which thread.
 #include "ops.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "common.h"
+#include "kernels/kernels.h"
 
 namespace clip {
+namespace {
+
+// Rows split into ceil(rows / 6) tiles whose sizes differ by at most one, so every tile runs a
+// kernel whose height matches it (50 rows: 5 x 6 + 4 x 5, not 8 x 6 + a 2-row tile).
+struct RowTiles {
+  size_t count, base, extra;
+  explicit RowTiles(size_t rows)
+      : count((rows + kernels::kMaxGemmRows - 1) / kernels::kMaxGemmRows),
+        base(count ? rows / count : 0),
+        extra(count ? rows % count : 0) {}
+  size_t begin(size_t t) const { return t * base + std::min(t, extra); }
+  size_t rows(size_t t) const { return base + (t < extra ? 1 : 0); }
+};
+
+// Output columns are cut into chunks of whole panels, small enough that one chunk's packed
+// weights stay in a core's L2 cache while every row tile passes over it.
+constexpr size_t kChunkBytes = 192 * 1024;
+
+size_t chunk_panels(size_t panel_bytes, size_t panels) {
+  return std::clamp<size_t>(kChunkBytes / std::max<size_t>(panel_bytes, 1), 1, panels);
+}
+
+// Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
+// whole [rows, out] output, chunk by chunk, spread over the pool.
+template <typename Tile>
+void for_each_gemm_tile(size_t rows, size_t out, size_t panel_bytes, ThreadPool* pool,
+                        const Tile& tile) {
+  const RowTiles row_tiles(rows);
+  const size_t panels = kernels::gemm_panels(out);
+  const size_t per_chunk = chunk_panels(panel_bytes, panels);
+  const size_t chunks = (panels + per_chunk - 1) / per_chunk;
+  parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
+    const size_t chunk = task / row_tiles.count;
+    const size_t t = task % row_tiles.count;
+    const size_t first_panel = chunk * per_chunk;
+    const size_t col = first_panel * kernels::kPanel;
+    const size_t cols = std::min(out - col, per_chunk * kernels::kPanel);
+    tile(row_tiles.begin(t), row_tiles.rows(t), col, cols, first_panel);
+  });
+}
+
+}  // namespace
 
 Linear::Linear(const float* weight, const float* bias, int out_features, int in_features,
                WeightFormat format)
     : in_(in_features), out_(out_features), format_(format) {
-  const size_t count = static_cast<size_t>(out_) * in_;
-  if (format_ == WeightFormat::f32) {
-    weight_.assign(weight, weight + count);
-  } else {
-    // Symmetric per-output-channel int8: scale = max|w| / 127.
-    weight_q8_.resize(count);
-    scales_.resize(out_);
-    for (int o = 0; o < out_; ++o) {
-      const float* row = weight + static_cast<size_t>(o) * in_;
-      float max_abs = 0.f;
-      for (int i = 0; i < in_; ++i) max_abs = std::max(max_abs, std::fabs(row[i]));
-      const float scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
-      scales_[o] = scale;
-      for (int i = 0; i < in_; ++i) {
-        weight_q8_[static_cast<size_t>(o) * in_ + i] =
-            static_cast<int8_t>(std::lrint(std::clamp(row[i] / scale, -127.f, 127.f)));
-      }
-    }
+  if (out_ <= 0 || in_ <= 0 || !weight) {
+    fail("Linear: need a weight of positive shape, got [", out_, ", ", in_, "]");
   }
-  if (bias) bias_.assign(bias, bias + out_);
+  const size_t out = static_cast<size_t>(out_), in = static_cast<size_t>(in_);
+  if (format_ == WeightFormat::f32) {
+    packed_f32_.resize(kernels::f32_gemm_packed_size(out, in));
+    kernels::pack_f32_gemm(out, in, weight, in, bias, packed_f32_.data());
+  } else {
+    packed_q8_.resize(kernels::q8_gemm_packed_size(out, in));
+    kernels::pack_q8_gemm(out, in, weight, bias, packed_q8_.data());
+  }
 }
 
 size_t Linear::packed_bytes() const {
-  return weight_.size() * sizeof(float) + weight_q8_.size() + scales_.size() * sizeof(float) +
-         bias_.size() * sizeof(float);
+  return packed_f32_.size() * sizeof(float) + packed_q8_.size();
 }
 
 void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadPool* pool) const {
-  parallel_for(pool, static_cast<size_t>(rows), [&](size_t r) {
-    const float* xr = x + r * in_;
-    float* yr = y + r * out_;
-    for (int o = 0; o < out_; ++o) {
-      float sum = 0.f;
-      if (format_ == WeightFormat::f32) {
-        const float* w = weight_.data() + static_cast<size_t>(o) * in_;
-        for (int i = 0; i < in_; ++i) sum += xr[i] * w[i];
-      } else {
-        const int8_t* w = weight_q8_.data() + static_cast<size_t>(o) * in_;
-        for (int i = 0; i < in_; ++i) sum += xr[i] * static_cast<float>(w[i]);
-        sum *= scales_[o];
-      }
-      yr[o] = sum + (bias_.empty() ? 0.f : bias_[o]);
-    }
-    apply_activation(yr, static_cast<size_t>(out_), act);
-  });
+  if (rows <= 0 || empty()) return;
+  const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+  if (format_ == WeightFormat::f32) {
+    const size_t panel_floats = kernels::kPanel * (1 + in);
+    for_each_gemm_tile(rows, out, panel_floats * sizeof(float), pool,
+                       [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
+                         kernels::f32_gemm_kernel(mr)(mr, nc, in, x + r * in, in,
+                                                      packed_f32_.data() + panel * panel_floats,
+                                                      y + r * out + col, out, act);
+                       });
+    return;
+  }
+  // q8: activations are quantized per row to int16 first; the scratch is kept per thread so
+  // repeated calls allocate nothing.
+  const size_t q_len = kernels::q16_row_length(in);
+  thread_local std::vector<int16_t> quantized;
+  thread_local std::vector<float> row_scale;
+  quantized.resize(static_cast<size_t>(rows) * q_len);
+  row_scale.resize(static_cast<size_t>(rows));
+  kernels::quantize_rows_q16__wasmsimd(rows, in, x, in, kernels::q16_max_for_depth(q_len),
+                                       quantized.data(), q_len, row_scale.data());
+  const int16_t* a = quantized.data();
+  const float* a_scale = row_scale.data();
+  const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
+  for_each_gemm_tile(rows, out, panel_bytes, pool,
+                     [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
+                       kernels::q8_gemm_kernel(mr)(mr, nc, q_len, a + r * q_len, q_len, a_scale + r,
+                                                   packed_q8_.data() + panel * panel_bytes,
+                                                   y + r * out + col, out, act);
+                     });
 }
 
 void layer_norm(const float* x, int rows, const LayerNorm& norm, float* y) {
-  const int dim = static_cast<int>(norm.gamma.size());
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<size_t>(r) * dim;
-    float* yr = y + static_cast<size_t>(r) * dim;
-    double mean = 0.0;
-    for (int i = 0; i < dim; ++i) mean += xr[i];
-    mean /= dim;
-    double var = 0.0;
-    for (int i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-    var /= dim;
-    const float inv = static_cast<float>(1.0 / std::sqrt(var + norm.eps));
-    for (int i = 0; i < dim; ++i) {
-      yr[i] = (xr[i] - static_cast<float>(mean)) * inv * norm.gamma[i] + norm.beta[i];
-    }
+  if (norm.beta.size() != norm.gamma.size()) {
+    fail("layer_norm: gamma has ", norm.gamma.size(), " values but beta ", norm.beta.size());
   }
+  if (rows <= 0) return;
+  kernels::f32_layernorm__wasmsimd(rows, norm.gamma.size(), x, norm.gamma.data(), norm.beta.data(),
+                                   norm.eps, y);
 }
 
 void apply_activation(float* x, size_t count, Activation act) {
-  switch (act) {
-    case Activation::none:
-      return;
-    case Activation::quick_gelu:
-      for (size_t i = 0; i < count; ++i) x[i] = x[i] / (1.f + std::exp(-1.702f * x[i]));
-      return;
-    case Activation::gelu:
-      for (size_t i = 0; i < count; ++i) {
-        x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
-      }
-      return;
-  }
+  kernels::f32_vact__wasmsimd(count, x, act);
 }
 
 void multi_head_attention(const float* q, const float* k, const float* v, int tokens, int heads,
                           int head_dim, bool causal, float* out, ThreadPool* pool) {
-  const int width = heads * head_dim;
+  if (tokens <= 0 || heads <= 0 || head_dim <= 0) return;
+  const size_t n = static_cast<size_t>(tokens), dim = static_cast<size_t>(head_dim);
+  const size_t width = static_cast<size_t>(heads) * dim;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  // One task per (head, query token): each owns one output slice, no shared scratch.
-  parallel_for(pool, static_cast<size_t>(heads) * tokens, [&](size_t task) {
-    const int h = static_cast<int>(task / tokens);
-    const int i = static_cast<int>(task % tokens);
-    const int visible = causal ? i + 1 : tokens;
-    std::vector<float> scores(visible);
-    const float* qi = q + static_cast<size_t>(i) * width + h * head_dim;
-    float max_score = -INFINITY;
-    for (int j = 0; j < visible; ++j) {
-      const float* kj = k + static_cast<size_t>(j) * width + h * head_dim;
-      float dot = 0.f;
-      for (int d = 0; d < head_dim; ++d) dot += qi[d] * kj[d];
-      scores[j] = dot * scale;
-      max_score = std::max(max_score, scores[j]);
-    }
-    float sum = 0.f;
-    for (int j = 0; j < visible; ++j) {
-      scores[j] = std::exp(scores[j] - max_score);
-      sum += scores[j];
-    }
-    float* oi = out + static_cast<size_t>(i) * width + h * head_dim;
-    std::fill(oi, oi + head_dim, 0.f);
-    for (int j = 0; j < visible; ++j) {
-      const float p = scores[j] / sum;
-      const float* vj = v + static_cast<size_t>(j) * width + h * head_dim;
-      for (int d = 0; d < head_dim; ++d) oi[d] += p * vj[d];
+  // One task per head. Per head, both products run on the GEMM kernels: K_h is packed as the
+  // "weights" of scores = Q_h · K_h^T, and V_h as those of out_h = P · V_h.
+  parallel_for(pool, static_cast<size_t>(heads), [&](size_t h) {
+    thread_local std::vector<float> packed_k, packed_v, scores;
+    packed_k.resize(kernels::f32_gemm_packed_size(n, dim));
+    packed_v.resize(kernels::f32_gemm_packed_size(dim, n));
+    scores.resize(n * n);
+    kernels::pack_f32_gemm(n, dim, k + h * dim, width, nullptr, packed_k.data());
+    kernels::pack_f32_gemm_kn(n, dim, v + h * dim, width, nullptr, packed_v.data());
+
+    const RowTiles row_tiles(n);
+    for (size_t t = 0; t < row_tiles.count; ++t) {
+      const size_t r = row_tiles.begin(t), mr = row_tiles.rows(t);
+      // Causal rows r..r+mr-1 see keys 0..r+mr-1 at most: nothing past that is computed.
+      const size_t visible = causal ? r + mr : n;
+      float* s = scores.data() + r * n;  // [mr, n]
+      kernels::f32_gemm_kernel(mr)(mr, visible, dim, q + r * width + h * dim, width,
+                                   packed_k.data(), s, n, Activation::none);
+      for (size_t i = 0; i < mr; ++i) {
+        const size_t row_visible = causal ? r + i + 1 : n;
+        kernels::f32_softmax__wasmsimd(1, row_visible, scale, s + i * n, n);
+        std::fill(s + i * n + row_visible, s + (i + 1) * n, 0.f);  // masked keys weigh 0
+      }
+      kernels::f32_gemm_kernel(mr)(mr, dim, n, s, n, packed_v.data(), out + r * width + h * dim,
+                                   width, Activation::none);
     }
   });
 }
 
 void l2_normalize_rows(float* x, int rows, int dim) {
-  for (int r = 0; r < rows; ++r) {
-    float* xr = x + static_cast<size_t>(r) * dim;
-    double norm = 0.0;
-    for (int i = 0; i < dim; ++i) norm += static_cast<double>(xr[i]) * xr[i];
-    const float inv = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.f;
-    for (int i = 0; i < dim; ++i) xr[i] *= inv;
-  }
+  if (rows <= 0 || dim <= 0) return;
+  kernels::f32_l2norm__wasmsimd(rows, dim, x);
 }
 
 }  // namespace clip

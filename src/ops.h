@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/activation.h"
 #include "thread-pool.h"
 
 namespace clip {
 
-enum class Activation { none, quick_gelu, gelu };
 enum class WeightFormat { f32, q8 };
 
 // A fully connected layer: y[rows, out] = act(x[rows, in] · W[out, in]^T + b[out]).
@@ -33,10 +33,9 @@ class Linear {
   int in_ = 0;
   int out_ = 0;
   WeightFormat format_ = WeightFormat::f32;
-  std::vector<float> weight_;      // f32: [out, in]
-  std::vector<int8_t> weight_q8_;  // q8: [out, in], per-output-channel scales
-  std::vector<float> scales_;      // q8: [out]
-  std::vector<float> bias_;        // [out] or empty
+  // Exactly one is filled: the kernels' panel layouts (src/kernels/kernels.h), bias included.
+  std::vector<float> packed_f32_;
+  std::vector<int8_t> packed_q8_;
 };
 
 struct LayerNorm {

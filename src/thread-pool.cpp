@@ -6,9 +6,7 @@ namespace clip {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) {
-    workers_.emplace_back([this, i] { worker_loop(static_cast<size_t>(i)); });
-  }
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -21,38 +19,60 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& task) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  task_ = &task;
-  task_count_ = count;
-  next_index_ = 0;
-  busy_workers_ = workers_.size();
-  ++generation_;
-  wake_.notify_all();
-  // The caller works too, claiming indices under the lock like the workers.
-  while (next_index_ < task_count_) {
-    size_t index = next_index_++;
-    lock.unlock();
-    task(index);
-    lock.lock();
+  if (count == 0) return;
+  uint32_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation = ++generation_;
+    task_ = &task;
+    task_count_ = count;
+    error_ = nullptr;
+    finished_.store(0, std::memory_order_relaxed);
+    next_.store(uint64_t{generation} << 32, std::memory_order_release);
   }
-  done_.wait(lock, [this] { return busy_workers_ == 0; });
+  wake_.notify_all();
+  run_tasks(generation, task, count);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == count; });
   task_ = nullptr;
+  if (error_) std::rethrow_exception(error_);
 }
 
-void ThreadPool::worker_loop(size_t) {
-  unsigned seen_generation = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
+void ThreadPool::run_tasks(uint32_t generation, const std::function<void(size_t)>& task,
+                           size_t count) {
+  uint64_t claim = next_.load(std::memory_order_acquire);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
-    if (stopping_) return;
-    seen_generation = generation_;
-    while (next_index_ < task_count_) {
-      size_t index = next_index_++;
-      lock.unlock();
-      (*task_)(index);
-      lock.lock();
+    if (static_cast<uint32_t>(claim >> 32) != generation || (claim & 0xffffffffu) >= count) return;
+    if (!next_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
+    try {
+      task(static_cast<size_t>(claim & 0xffffffffu));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
     }
-    if (--busy_workers_ == 0) done_.notify_one();
+    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) {
+      std::lock_guard<std::mutex> lock(mutex_);  // so the caller cannot miss the notification
+      done_.notify_one();
+    }
+    claim = next_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker_loop() {
+  uint32_t seen = 0;
+  for (;;) {
+    const std::function<void(size_t)>* task;
+    size_t count;
+    uint32_t generation;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && task_); });
+      if (stopping_) return;
+      seen = generation = generation_;
+      task = task_;
+      count = task_count_;
+    }
+    run_tasks(generation, *task, count);
   }
 }
 

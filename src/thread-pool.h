@@ -2,8 +2,11 @@
 // work, and idle workers sleep on a condition variable: nothing spins between calls.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -21,22 +24,29 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs task(i) for i in [0, count), spread over the pool; returns when all are done.
+  // Runs task(i) for i in [0, count), spread over the pool; returns when all are done. Indices
+  // are handed out one at a time, so uneven tasks balance. If tasks throw, the first exception
+  // is rethrown here once all tasks have finished. Not reentrant: one call at a time.
   void parallel_for(size_t count, const std::function<void(size_t)>& task);
 
  private:
-  void worker_loop(size_t worker_index);
+  void worker_loop();
+  // Claims and runs tasks of job `generation` until none is left.
+  void run_tasks(uint32_t generation, const std::function<void(size_t)>& task, size_t count);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
+  std::condition_variable wake_;  // workers: a new job or stop
+  std::condition_variable done_;  // caller: the last task finished
   const std::function<void(size_t)>* task_ = nullptr;
   size_t task_count_ = 0;
-  size_t next_index_ = 0;
-  size_t busy_workers_ = 0;
-  unsigned generation_ = 0;
+  uint32_t generation_ = 0;
   bool stopping_ = false;
+  // (generation << 32) | next index: a worker that wakes late for an old job cannot claim
+  // an index of the new one.
+  std::atomic<uint64_t> next_{0};
+  std::atomic<size_t> finished_{0};
+  std::exception_ptr error_;
 };
 
 // Runs on the pool when there is one, inline otherwise.

@@ -1,0 +1,81 @@
+// Body of the f32 GEMM microkernels: an MR x 8 register tile over weights packed by
+// pack_f32_gemm (kernels.h). Included by the f32-gemm-<MR>x8-wasmsimd.cpp files only, so each
+// tile size is its own small function that the wasm engine optimizes on its own.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/simd.h"
+#include "kernels/vector-math.h"
+
+namespace clip::kernels {
+
+// Stores the first n (< 8) lanes of the pair (lo, hi) to c.
+inline void store_f32_partial(float* c, size_t n, v128_t lo, v128_t hi) {
+  if (n & 4) {
+    wasm_v128_store(c, lo);
+    lo = hi;
+    c += 4;
+  }
+  if (n & 2) {
+    wasm_v128_store64_lane(c, lo, 0);
+    lo = wasm_i64x2_shuffle(lo, lo, 1, 1);
+    c += 2;
+  }
+  if (n & 1) wasm_v128_store32_lane(c, lo, 0);
+}
+
+// c[mr, nc] = act(a[mr, kc] · W + bias), mr <= MR. Rows past mr alias the last real row, so the
+// loop body never branches on mr; their results are computed and stored twice to the same place.
+template <int MR>
+inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                         const float* w, float* c, size_t c_stride, Activation act) {
+  const float* a_row[MR];
+  float* c_row[MR];
+  for (int i = 0; i < MR; ++i) {
+    const size_t r = static_cast<size_t>(i) < mr ? i : mr - 1;
+    a_row[i] = a + r * a_stride;
+    c_row[i] = c + r * c_stride;
+  }
+  for (;;) {
+    v128_t acc[MR][2];
+    // Each panel starts with its 8 biases: the accumulators begin there.
+    const v128_t bias_lo = wasm_v128_load(w);
+    const v128_t bias_hi = wasm_v128_load(w + 4);
+    w += 8;
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = bias_lo;
+      acc[i][1] = bias_hi;
+    }
+    for (size_t k = 0; k < kc; ++k) {
+      const v128_t b_lo = wasm_v128_load(w);
+      const v128_t b_hi = wasm_v128_load(w + 4);
+      w += 8;
+      for (int i = 0; i < MR; ++i) {
+        const v128_t va = wasm_v128_load32_splat(a_row[i] + k);
+        acc[i][0] = wasm_f32x4_add(acc[i][0], wasm_f32x4_mul(va, b_lo));
+        acc[i][1] = wasm_f32x4_add(acc[i][1], wasm_f32x4_mul(va, b_hi));
+      }
+    }
+    if (act != Activation::none) {
+      for (int i = 0; i < MR; ++i) {
+        acc[i][0] = activate_f32x4(acc[i][0], act);
+        acc[i][1] = activate_f32x4(acc[i][1], act);
+      }
+    }
+    if (nc >= 8) {
+      for (int i = 0; i < MR; ++i) {
+        wasm_v128_store(c_row[i], acc[i][0]);
+        wasm_v128_store(c_row[i] + 4, acc[i][1]);
+        c_row[i] += 8;
+      }
+      nc -= 8;
+      if (nc == 0) return;
+    } else {
+      for (int i = 0; i < MR; ++i) store_f32_partial(c_row[i], nc, acc[i][0], acc[i][1]);
+      return;
+    }
+  }
+}
+
+}  // namespace clip::kernels

@@ -1,0 +1,87 @@
+// Weight packing for the GEMM kernels (layouts in kernels.h), run once per layer at load time.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace clip::kernels {
+
+namespace {
+
+// Shared by both f32 layouts: element (col, i) of the [n, k] weight is at
+// weight[col * col_step + i * k_step].
+void pack_f32_panels(size_t n, size_t k, const float* weight, size_t col_step, size_t k_step,
+                     const float* bias, float* packed) {
+  for (size_t p = 0; p < gemm_panels(n); ++p) {
+    float* panel = packed + p * kPanel * (1 + k);
+    float* rows = panel + kPanel;  // [k, 8]
+    for (size_t j = 0; j < kPanel; ++j) {
+      const size_t col = p * kPanel + j;
+      panel[j] = (col < n && bias) ? bias[col] : 0.f;
+      for (size_t i = 0; i < k; ++i) {
+        rows[i * kPanel + j] = col < n ? weight[col * col_step + i * k_step] : 0.f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void pack_f32_gemm(size_t n, size_t k, const float* weight, size_t stride, const float* bias,
+                   float* packed) {
+  pack_f32_panels(n, k, weight, stride, 1, bias, packed);
+}
+
+void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, const float* bias,
+                      float* packed) {
+  pack_f32_panels(n, k, weight, 1, stride, bias, packed);
+}
+
+void pack_q8_gemm(size_t n, size_t k, const float* weight, const float* bias, int8_t* packed) {
+  const size_t pairs = (k + 1) / 2;
+  const size_t panel_bytes = 2 * kPanel * sizeof(float) + kPanel * 2 * pairs;
+  for (size_t p = 0; p < gemm_panels(n); ++p) {
+    int8_t* panel = packed + p * panel_bytes;
+    float head[2 * kPanel];  // bias, then scale
+    int8_t* q = panel + sizeof head;
+    for (size_t j = 0; j < kPanel; ++j) {
+      const size_t col = p * kPanel + j;
+      head[j] = (col < n && bias) ? bias[col] : 0.f;
+      float max_abs = 0.f;
+      if (col < n) {
+        for (size_t i = 0; i < k; ++i) max_abs = std::max(max_abs, std::fabs(weight[col * k + i]));
+      }
+      const float scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
+      head[kPanel + j] = scale;
+      for (size_t i = 0; i < 2 * pairs; ++i) {
+        const float w = (col < n && i < k) ? weight[col * k + i] : 0.f;
+        const long v = std::lrint(w / scale);
+        q[(i / 2) * 2 * kPanel + 2 * j + (i % 2)] = static_cast<int8_t>(std::clamp(v, -127L, 127L));
+      }
+    }
+    std::memcpy(panel, head, sizeof head);
+  }
+}
+
+int q16_max_for_depth(size_t k) {
+  // |sum| <= k * 127 * qmax must stay below 2^31.
+  const double bound = 2147483647.0 / (127.0 * static_cast<double>(std::max<size_t>(k, 1)));
+  return static_cast<int>(std::min(32767.0, std::floor(bound)));
+}
+
+F32GemmKernel f32_gemm_kernel(size_t mr) {
+  static constexpr F32GemmKernel table[kMaxGemmRows] = {
+      f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd, f32_gemm_3x8__wasmsimd,
+      f32_gemm_4x8__wasmsimd, f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd};
+  return table[mr - 1];
+}
+
+Q8GemmKernel q8_gemm_kernel(size_t mr) {
+  static constexpr Q8GemmKernel table[kMaxGemmRows] = {
+      q8_gemm_1x8__wasmsimd, q8_gemm_2x8__wasmsimd, q8_gemm_3x8__wasmsimd,
+      q8_gemm_4x8__wasmsimd, q8_gemm_5x8__wasmsimd, q8_gemm_6x8__wasmsimd};
+  return table[mr - 1];
+}
+
+}  // namespace clip::kernels

@@ -1,0 +1,126 @@
+// Compute kernels behind the operators in ops.h. Names follow XNNPACK's scheme:
+// <dtype>_<op>_<MR>x<NR>__<isa>, where MR x NR is the register tile of output rows x columns.
+//
+// GEMM weights are packed once, at layer construction, into panels of kPanel = 8 output columns
+// (zero-padded past n), each panel laid out as the kernels read it:
+//   f32: [bias: 8 f32][k rows of 8 f32]                                   pack_f32_gemm
+//   q8:  [bias: 8 f32][scale: 8 f32][ceil(k/2) pairs of rows: 16 int8]    pack_q8_gemm
+// In a q8 pair, bytes 2c and 2c+1 hold column c's weights for k = 2p and 2p+1, so one
+// i32x4.dot_i16x8_s of the widened weights against a splatted (a[2p], a[2p+1]) pair adds both
+// products into column c's lane. W_real[c, k] = scale[c] * W_q8[c, k] (per output channel).
+//
+// Every microkernel computes c[mr, nc] = act(a[mr, kc] · W + bias) for mr <= MR rows and any nc,
+// walking the panels from `w` onwards; strides are in elements. The *__scalar kernels are the
+// plain references the tests hold the SIMD ones to.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/activation.h"
+
+namespace clip::kernels {
+
+constexpr int kPanel = 8;
+constexpr int kMaxGemmRows = 6;  // largest MR of the SIMD GEMM kernels
+
+inline size_t gemm_panels(size_t n) {
+  return (n + kPanel - 1) / kPanel;
+}
+
+// ---- f32 weights ----
+
+// Floats pack_f32_gemm writes for an [n, k] weight.
+inline size_t f32_gemm_packed_size(size_t n, size_t k) {
+  return gemm_panels(n) * kPanel * (1 + k);
+}
+// weight: [n, k] with rows `stride` apart (PyTorch's Linear layout); bias: [n] or null.
+void pack_f32_gemm(size_t n, size_t k, const float* weight, size_t stride, const float* bias,
+                   float* packed);
+// The same for a weight given transposed, as [k, n] with rows `stride` apart.
+void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, const float* bias,
+                      float* packed);
+
+using F32GemmKernel = void (*)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                               const float* w, float* c, size_t c_stride, Activation act);
+void f32_gemm_1x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+void f32_gemm_2x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+void f32_gemm_3x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+void f32_gemm_4x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+void f32_gemm_5x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+void f32_gemm_6x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, Activation);
+// Any mr.
+void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                      const float* w, float* c, size_t c_stride, Activation act);
+// The SIMD kernel for mr rows, 1 <= mr <= kMaxGemmRows.
+F32GemmKernel f32_gemm_kernel(size_t mr);
+
+// ---- int8 weights, int16 activations ----
+
+// Bytes pack_q8_gemm writes for an [n, k] weight.
+inline size_t q8_gemm_packed_size(size_t n, size_t k) {
+  return gemm_panels(n) * (2 * kPanel * sizeof(float) + kPanel * 2 * ((k + 1) / 2));
+}
+// Symmetric per-output-channel quantization: scale[c] = max|W[c, :]| / 127.
+void pack_q8_gemm(size_t n, size_t k, const float* weight, const float* bias, int8_t* packed);
+
+// Activations are quantized per row, symmetrically, to int16 in [-qmax, qmax], with qmax chosen
+// so that a k-long sum of int16 x int8 products cannot overflow int32.
+int q16_max_for_depth(size_t k);
+// Row length of the quantized activations: k rounded up to the pair size (the pad is zero).
+inline size_t q16_row_length(size_t k) {
+  return (k + 1) / 2 * 2;
+}
+// q[r, 0..q16_row_length(k)) = round(x[r, :] / scale[r]), scale[r] = max|x[r, :]| / qmax.
+void quantize_rows_q16__wasmsimd(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,
+                                 int16_t* q, size_t q_stride, float* scale);
+void quantize_rows_q16__scalar(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,
+                               int16_t* q, size_t q_stride, float* scale);
+
+// c = act(a_scale[row] * (a_q16 · W_q8) * w_scale[col] + bias); kc is the (even) q16 row length.
+using Q8GemmKernel = void (*)(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
+                              const float* a_scale, const int8_t* w, float* c, size_t c_stride,
+                              Activation act);
+void q8_gemm_1x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm_2x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm_3x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm_4x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm_5x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm_6x8__wasmsimd(size_t, size_t, size_t, const int16_t*, size_t, const float*,
+                           const int8_t*, float*, size_t, Activation);
+void q8_gemm__scalar(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
+                     const float* a_scale, const int8_t* w, float* c, size_t c_stride,
+                     Activation act);
+Q8GemmKernel q8_gemm_kernel(size_t mr);
+
+// ---- elementwise and row operations ----
+
+// x[i] = act(x[i]).
+void f32_vact__wasmsimd(size_t count, float* x, Activation act);
+void f32_vact__scalar(size_t count, float* x, Activation act);
+
+// y[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta for each of `rows` rows of `dim`.
+void f32_layernorm__wasmsimd(size_t rows, size_t dim, const float* x, const float* gamma,
+                             const float* beta, float eps, float* y);
+void f32_layernorm__scalar(size_t rows, size_t dim, const float* x, const float* gamma,
+                           const float* beta, float eps, float* y);
+
+// In place, per row of x[rows, stride]: x[r, 0..n) = softmax(scale * x[r, 0..n)).
+void f32_softmax__wasmsimd(size_t rows, size_t n, float scale, float* x, size_t stride);
+void f32_softmax__scalar(size_t rows, size_t n, float scale, float* x, size_t stride);
+
+// x[r] /= ||x[r]|| (left at zero when the row is zero).
+void f32_l2norm__wasmsimd(size_t rows, size_t dim, float* x);
+
+}  // namespace clip::kernels

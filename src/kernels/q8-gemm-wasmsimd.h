@@ -1,0 +1,76 @@
+// Body of the int8-weight GEMM microkernels: an MR x 8 tile of int32 accumulators fed by
+// i32x4.dot_i16x8_s (two multiply-adds per lane per instruction), over weights packed by
+// pack_q8_gemm and activations quantized by quantize_rows_q16 (kernels.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/f32-gemm-wasmsimd.h"
+#include "kernels/simd.h"
+#include "kernels/vector-math.h"
+
+namespace clip::kernels {
+
+// Rows past mr alias the last real row (see f32_gemm_mx8).
+template <int MR>
+inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
+                        const float* a_scale, const int8_t* w, float* c, size_t c_stride,
+                        Activation act) {
+  const int16_t* a_row[MR];
+  float* c_row[MR];
+  v128_t row_scale[MR];
+  for (int i = 0; i < MR; ++i) {
+    const size_t r = static_cast<size_t>(i) < mr ? i : mr - 1;
+    a_row[i] = a + r * a_stride;
+    c_row[i] = c + r * c_stride;
+    row_scale[i] = wasm_v128_load32_splat(a_scale + r);
+  }
+  for (;;) {
+    const v128_t bias_lo = wasm_v128_load(w);
+    const v128_t bias_hi = wasm_v128_load(w + 16);
+    const v128_t scale_lo = wasm_v128_load(w + 32);
+    const v128_t scale_hi = wasm_v128_load(w + 48);
+    w += 64;
+    v128_t acc[MR][2];
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = wasm_i32x4_splat(0);
+    for (size_t k = 0; k < kc; k += 2) {
+      // Columns 0..3 and 4..7, each as four (w[c, k], w[c, k+1]) int16 pairs.
+      const v128_t b_lo = wasm_i16x8_load8x8(w);
+      const v128_t b_hi = wasm_i16x8_load8x8(w + 8);
+      w += 16;
+      for (int i = 0; i < MR; ++i) {
+        const v128_t va = wasm_v128_load32_splat(a_row[i] + k);  // (a[k], a[k+1]) x 4
+        acc[i][0] = wasm_i32x4_add(acc[i][0], wasm_i32x4_dot_i16x8(va, b_lo));
+        acc[i][1] = wasm_i32x4_add(acc[i][1], wasm_i32x4_dot_i16x8(va, b_hi));
+      }
+    }
+    v128_t out[MR][2];
+    for (int i = 0; i < MR; ++i) {
+      const v128_t s_lo = wasm_f32x4_mul(row_scale[i], scale_lo);
+      const v128_t s_hi = wasm_f32x4_mul(row_scale[i], scale_hi);
+      out[i][0] =
+          wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc[i][0]), s_lo), bias_lo);
+      out[i][1] =
+          wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(acc[i][1]), s_hi), bias_hi);
+      if (act != Activation::none) {
+        out[i][0] = activate_f32x4(out[i][0], act);
+        out[i][1] = activate_f32x4(out[i][1], act);
+      }
+    }
+    if (nc >= 8) {
+      for (int i = 0; i < MR; ++i) {
+        wasm_v128_store(c_row[i], out[i][0]);
+        wasm_v128_store(c_row[i] + 4, out[i][1]);
+        c_row[i] += 8;
+      }
+      nc -= 8;
+      if (nc == 0) return;
+    } else {
+      for (int i = 0; i < MR; ++i) store_f32_partial(c_row[i], nc, out[i][0], out[i][1]);
+      return;
+    }
+  }
+}
+
+}  // namespace clip::kernels

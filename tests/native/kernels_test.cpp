@@ -1,0 +1,484 @@
+// Every SIMD kernel against its scalar reference over an edge grid (k below, at and above the
+// unroll, n off the 8-column panel, prime sizes, all tile heights, all activations), and the
+// operators built on them against plain loops. Errors are normalized by the size of the terms
+// that were summed, so one threshold holds for every shape.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "common.h"
+#include "kernels/kernels.h"
+#include "ops.h"
+#include "test-support.h"
+#include "thread-pool.h"
+
+namespace clip {
+namespace {
+
+using kernels::kPanel;
+
+const Activation kActivations[] = {Activation::none, Activation::quick_gelu, Activation::gelu};
+
+std::vector<float> random_vector(size_t count, unsigned seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double activate_ref(double x, Activation act) {
+  switch (act) {
+    case Activation::quick_gelu:
+      return x / (1.0 + std::exp(-1.702 * x));
+    case Activation::gelu:
+      return 0.5 * x * std::erfc(-x / std::sqrt(2.0));  // erfc: no cancellation for x < 0
+    case Activation::none:
+      break;
+  }
+  return x;
+}
+
+// Worst |got - want| / magnitude over a run, with magnitude the sum of |terms| behind each value.
+struct NormalizedError {
+  double worst = 0.0;
+  void add(double got, double want, double magnitude) {
+    worst = std::max(worst, std::fabs(got - want) / std::max(magnitude, 1e-30));
+  }
+};
+
+// f32 accumulation over a few thousand terms stays within ~1e-6 of the summed magnitude; an
+// indexing or packing mistake shows up as an error of order 1.
+constexpr double kF32Tolerance = 2e-6;
+
+// ---- f32 GEMM ----
+
+struct F32Case {
+  size_t rows, n, k;
+  std::vector<float> a, weight, bias, packed;
+};
+
+F32Case make_f32_case(size_t rows, size_t n, size_t k, unsigned seed) {
+  F32Case c{rows,
+            n,
+            k,
+            random_vector(rows * k, seed),
+            random_vector(n * k, seed + 1),
+            random_vector(n, seed + 2),
+            {}};
+  c.packed.resize(kernels::f32_gemm_packed_size(n, k));
+  kernels::pack_f32_gemm(n, k, c.weight.data(), k, c.bias.data(), c.packed.data());
+  return c;
+}
+
+TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
+  NormalizedError err;
+  unsigned seed = 1;
+  for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
+    for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
+      const F32Case c = make_f32_case(kernels::kMaxGemmRows, n, k, seed++);
+      for (size_t mr = 1; mr <= kernels::kMaxGemmRows; ++mr) {
+        // Each kernel with every row count up to its height (shorter ones alias rows).
+        for (size_t tile = mr; tile <= kernels::kMaxGemmRows; ++tile) {
+          for (Activation act : kActivations) {
+            // Guard columns past n catch stores outside the output.
+            const size_t stride = n + 3;
+            std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
+            kernels::f32_gemm_kernel(tile)(mr, n, k, c.a.data(), k, c.packed.data(), got.data(),
+                                           stride, act);
+            kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(), stride,
+                                      act);
+            for (size_t r = 0; r < mr; ++r) {
+              for (size_t j = 0; j < stride; ++j) {
+                if (j >= n) {
+                  ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
+                  continue;
+                }
+                double magnitude = std::fabs(c.bias[j]);
+                for (size_t i = 0; i < k; ++i) {
+                  magnitude += std::fabs(double(c.a[r * k + i]) * c.weight[j * k + i]);
+                }
+                err.add(got[r * stride + j], want[r * stride + j], magnitude);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  test::record_figure("kernels", "f32_gemm_max_normalized_error", err.worst);
+  EXPECT_LT(err.worst, kF32Tolerance);
+}
+
+TEST(F32Gemm, PackingTransposedMatchesRowMajor) {
+  const size_t n = 13, k = 11, stride = 17;
+  const std::vector<float> w = random_vector(n * stride, 5);
+  std::vector<float> wt(k * n + 3);  // [k, n] with row stride n + 0 (check stride via kn pack)
+  std::vector<float> wt_strided(k * stride);
+  for (size_t c = 0; c < n; ++c) {
+    for (size_t i = 0; i < k; ++i) wt_strided[i * stride + c] = w[c * stride + i];
+  }
+  std::vector<float> a(kernels::f32_gemm_packed_size(n, k)), b(a.size());
+  kernels::pack_f32_gemm(n, k, w.data(), stride, nullptr, a.data());
+  kernels::pack_f32_gemm_kn(k, n, wt_strided.data(), stride, nullptr, b.data());
+  EXPECT_EQ(a, b);
+}
+
+// ---- q8 GEMM ----
+
+TEST(Q16Quantize, SimdMatchesScalarExactly) {
+  for (size_t k : {1, 2, 3, 7, 8, 9, 15, 16, 17, 768, 3071}) {
+    const size_t rows = 5, q_len = kernels::q16_row_length(k);
+    std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(k), -3.f, 3.f);
+    std::fill(x.begin() + k, x.begin() + 2 * k, 0.f);  // an all-zero row
+    const int qmax = kernels::q16_max_for_depth(q_len);
+    std::vector<int16_t> got(rows * q_len, 99), want(rows * q_len, 99);
+    std::vector<float> got_scale(rows), want_scale(rows);
+    kernels::quantize_rows_q16__wasmsimd(rows, k, x.data(), k, qmax, got.data(), q_len,
+                                         got_scale.data());
+    kernels::quantize_rows_q16__scalar(rows, k, x.data(), k, qmax, want.data(), q_len,
+                                       want_scale.data());
+    EXPECT_EQ(got, want) << "k=" << k;
+    EXPECT_EQ(got_scale, want_scale) << "k=" << k;
+    EXPECT_EQ(got_scale[1], 0.f);
+    for (size_t r = 0; r < rows; ++r) {
+      if (k % 2) {
+        EXPECT_EQ(got[r * q_len + k], 0) << "pad lane";
+      }
+      for (size_t i = 0; i < k; ++i) {
+        ASSERT_LE(std::abs(got[r * q_len + i]), qmax);
+        ASSERT_LE(std::fabs(got[r * q_len + i] * got_scale[r] - x[r * k + i]),
+                  0.51f * got_scale[r]);
+      }
+    }
+  }
+}
+
+TEST(Q8Gemm, EveryTileMatchesScalarOverEdgeGrid) {
+  NormalizedError err;
+  unsigned seed = 100;
+  for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
+    for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
+      const size_t q_len = kernels::q16_row_length(k);
+      const std::vector<float> x = random_vector(kernels::kMaxGemmRows * k, seed++);
+      const std::vector<float> w = random_vector(n * k, seed++);
+      const std::vector<float> bias = random_vector(n, seed++);
+      std::vector<int8_t> packed(kernels::q8_gemm_packed_size(n, k));
+      kernels::pack_q8_gemm(n, k, w.data(), bias.data(), packed.data());
+      std::vector<int16_t> q(kernels::kMaxGemmRows * q_len);
+      std::vector<float> scale(kernels::kMaxGemmRows);
+      kernels::quantize_rows_q16__scalar(kernels::kMaxGemmRows, k, x.data(), k,
+                                         kernels::q16_max_for_depth(q_len), q.data(), q_len,
+                                         scale.data());
+      for (size_t mr = 1; mr <= kernels::kMaxGemmRows; ++mr) {
+        for (size_t tile = mr; tile <= kernels::kMaxGemmRows; ++tile) {
+          for (Activation act : kActivations) {
+            const size_t stride = n + 3;
+            std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
+            kernels::q8_gemm_kernel(tile)(mr, n, q_len, q.data(), q_len, scale.data(),
+                                          packed.data(), got.data(), stride, act);
+            kernels::q8_gemm__scalar(mr, n, q_len, q.data(), q_len, scale.data(), packed.data(),
+                                     want.data(), stride, act);
+            for (size_t r = 0; r < mr; ++r) {
+              for (size_t j = 0; j < stride; ++j) {
+                if (j >= n) {
+                  ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
+                  continue;
+                }
+                // Integer sums are exact in both; only the epilogue's activation differs.
+                err.add(got[r * stride + j], want[r * stride + j],
+                        std::fabs(want[r * stride + j]) + 1e-3);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  test::record_figure("kernels", "q8_gemm_max_normalized_error", err.worst);
+  EXPECT_LT(err.worst, kF32Tolerance);
+}
+
+TEST(Q8Gemm, WorstCaseDepthDoesNotOverflow) {
+  // Every activation at +qmax and every weight at +127: the largest sum the kernel can see.
+  for (size_t k : {768, 3072, 4097}) {
+    const size_t q_len = kernels::q16_row_length(k), n = 8;
+    const int qmax = kernels::q16_max_for_depth(q_len);
+    std::vector<float> w(n * k, 1.f);
+    std::vector<int8_t> packed(kernels::q8_gemm_packed_size(n, k));
+    kernels::pack_q8_gemm(n, k, w.data(), nullptr, packed.data());
+    std::vector<int16_t> q(q_len, static_cast<int16_t>(qmax));
+    if (k % 2) q[k] = 0;
+    const float scale = 1.f / static_cast<float>(qmax);
+    std::vector<float> y(n);
+    kernels::q8_gemm_6x8__wasmsimd(1, n, q_len, q.data(), q_len, &scale, packed.data(), y.data(), n,
+                                   Activation::none);
+    for (float v : y) EXPECT_NEAR(v, static_cast<double>(k), 1e-3 * k) << "k=" << k;
+  }
+}
+
+// ---- operators against plain loops over the original f32 weights ----
+
+void linear_reference(const std::vector<float>& x, size_t rows, const std::vector<float>& w,
+                      const std::vector<float>& bias, size_t n, size_t k, Activation act,
+                      std::vector<double>* y, std::vector<double>* magnitude) {
+  y->assign(rows * n, 0.0);
+  magnitude->assign(rows * n, 0.0);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t j = 0; j < n; ++j) {
+      double sum = bias[j], mag = std::fabs(bias[j]);
+      for (size_t i = 0; i < k; ++i) {
+        sum += double(x[r * k + i]) * w[j * k + i];
+        mag += std::fabs(double(x[r * k + i]) * w[j * k + i]);
+      }
+      (*y)[r * n + j] = activate_ref(sum, act);
+      (*magnitude)[r * n + j] = mag;
+    }
+  }
+}
+
+double cosine(const std::vector<float>& a, const std::vector<double>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot += a[i] * b[i];
+    na += double(a[i]) * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+TEST(LinearOp, F32AndQ8MatchReferenceForRows1To77WithAndWithoutThreads) {
+  ThreadPool pool(2);
+  NormalizedError f32_err;
+  double q8_cos_min = 1.0;
+  for (auto [n, k] : {std::pair<size_t, size_t>{37, 29}, {8, 768}, {67, 64}}) {
+    const std::vector<float> w = random_vector(n * k, 7 + static_cast<unsigned>(n));
+    const std::vector<float> bias = random_vector(n, 8);
+    const Linear f32(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                     WeightFormat::f32);
+    const Linear q8(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                    WeightFormat::q8);
+    EXPECT_EQ(f32.packed_bytes(), kernels::f32_gemm_packed_size(n, k) * sizeof(float));
+    EXPECT_LT(q8.packed_bytes(), f32.packed_bytes() / 3 + 64 * kernels::gemm_panels(n));
+    for (size_t rows = 1; rows <= 77; rows += (rows < 14 ? 1 : 7)) {
+      const std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(rows));
+      for (Activation act : kActivations) {
+        std::vector<double> want, magnitude;
+        linear_reference(x, rows, w, bias, n, k, act, &want, &magnitude);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> got(rows * n);
+          f32.forward(x.data(), static_cast<int>(rows), got.data(), act, p);
+          for (size_t i = 0; i < got.size(); ++i) f32_err.add(got[i], want[i], magnitude[i]);
+          q8.forward(x.data(), static_cast<int>(rows), got.data(), act, p);
+          q8_cos_min = std::min(q8_cos_min, cosine(got, want));
+        }
+      }
+    }
+  }
+  test::record_figure("kernels", "linear_f32_max_normalized_error", f32_err.worst);
+  test::record_figure("kernels", "linear_q8_min_cosine", q8_cos_min);
+  EXPECT_LT(f32_err.worst, kF32Tolerance);
+  EXPECT_GT(q8_cos_min, 0.999);
+}
+
+TEST(LinearOp, RejectsBadShapes) {
+  const float w[4] = {1, 2, 3, 4};
+  EXPECT_THROW(Linear bad(w, nullptr, 0, 4, WeightFormat::f32), Error);
+  EXPECT_THROW(Linear bad(nullptr, nullptr, 1, 4, WeightFormat::q8), Error);
+}
+
+TEST(Activations, SimdMatchesScalarEverywhere) {
+  std::vector<float> x;
+  for (float v = -30.f; v <= 30.f; v += 0.0137f) x.push_back(v);
+  for (float v : {0.f, -0.f, 1e-30f, -1e-30f, 88.f, -88.f, 100.f, -100.f, 1e4f, -1e4f}) {
+    x.push_back(v);
+  }
+  for (Activation act : kActivations) {
+    // Every tail length through the padded tail path.
+    for (size_t count : {x.size(), size_t{1}, size_t{2}, size_t{3}, size_t{5}}) {
+      std::vector<float> got(x.begin(), x.begin() + count);
+      kernels::f32_vact__wasmsimd(count, got.data(), act);
+      double worst = 0.0;
+      for (size_t i = 0; i < count; ++i) {
+        const double want = activate_ref(x[i], act);
+        // Relative down into the tails, divided by the tails' condition number (~ x^2: one
+        // float ulp of x moves e^(-x^2/2) by x^2 ulps); absolute below 1e-20, where exp's clamp
+        // at e^-87 takes over.
+        const double cond = 1.0 + double(x[i]) * x[i] / 8.0;
+        const double e = std::fabs(got[i] - want) / (std::fabs(want) + 1e-20) / cond;
+        if (e > 4e-6) ADD_FAILURE() << "x=" << x[i] << " got " << got[i] << " want " << want;
+        worst = std::max(worst, e);
+      }
+      if (count == x.size()) {
+        test::record_figure("kernels",
+                            std::string("activation_max_rel_error_") +
+                                (act == Activation::gelu         ? "gelu"
+                                 : act == Activation::quick_gelu ? "quick_gelu"
+                                                                 : "none"),
+                            worst);
+      }
+      EXPECT_LT(worst, 4e-6) << "count=" << count;
+    }
+  }
+  std::vector<float> same(x);
+  kernels::f32_vact__wasmsimd(same.size(), same.data(), Activation::none);
+  EXPECT_EQ(same, x);
+}
+
+TEST(LayerNorm, SimdMatchesScalar) {
+  for (size_t dim : {1, 3, 4, 5, 8, 13, 512, 513, 768}) {
+    for (size_t rows : {1, 2, 5}) {
+      // An offset mean checks the centred variance.
+      const std::vector<float> x = random_vector(rows * dim, static_cast<unsigned>(dim), 5.f, 7.f);
+      const std::vector<float> gamma = random_vector(dim, 2), beta = random_vector(dim, 3);
+      std::vector<float> got(rows * dim), want(rows * dim);
+      kernels::f32_layernorm__wasmsimd(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f,
+                                       got.data());
+      kernels::f32_layernorm__scalar(rows, dim, x.data(), gamma.data(), beta.data(), 1e-5f,
+                                     want.data());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], 2e-5 * (std::fabs(gamma[i % dim]) * 4 + 1))
+            << "dim=" << dim << " i=" << i;
+      }
+      // In place, as the transformer calls it.
+      std::vector<float> inplace(x);
+      kernels::f32_layernorm__wasmsimd(rows, dim, inplace.data(), gamma.data(), beta.data(), 1e-5f,
+                                       inplace.data());
+      EXPECT_EQ(inplace, got);
+    }
+  }
+}
+
+TEST(Softmax, SimdMatchesScalar) {
+  for (size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 17, 50, 77}) {
+    const size_t rows = 3, stride = n + 2;
+    std::vector<float> got = random_vector(rows * stride, static_cast<unsigned>(n), -20.f, 20.f);
+    std::vector<float> want(got);
+    kernels::f32_softmax__wasmsimd(rows, n, 0.125f, got.data(), stride);
+    kernels::f32_softmax__scalar(rows, n, 0.125f, want.data(), stride);
+    for (size_t r = 0; r < rows; ++r) {
+      double sum = 0;
+      for (size_t i = 0; i < stride; ++i) {
+        if (i >= n) {
+          ASSERT_EQ(got[r * stride + i], want[r * stride + i]) << "wrote past n";
+          continue;
+        }
+        ASSERT_NEAR(got[r * stride + i], want[r * stride + i], 1e-6) << "n=" << n;
+        sum += got[r * stride + i];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(L2Norm, RowsBecomeUnitAndZeroStaysZero) {
+  for (size_t dim : {1, 3, 4, 7, 512}) {
+    std::vector<float> x = random_vector(2 * dim, static_cast<unsigned>(dim));
+    std::fill(x.begin() + dim, x.end(), 0.f);
+    const std::vector<float> before(x);
+    l2_normalize_rows(x.data(), 2, static_cast<int>(dim));
+    double norm = 0, norm_before = 0;
+    for (size_t i = 0; i < dim; ++i) {
+      norm += double(x[i]) * x[i];
+      norm_before += double(before[i]) * before[i];
+    }
+    EXPECT_NEAR(norm, 1.0, 1e-6);
+    for (size_t i = 0; i < dim; ++i) EXPECT_NEAR(x[i], before[i] / std::sqrt(norm_before), 1e-6);
+    for (size_t i = dim; i < 2 * dim; ++i) EXPECT_EQ(x[i], 0.f);
+  }
+}
+
+// Plain attention in double, one (head, query) at a time.
+std::vector<double> attention_reference(const std::vector<float>& q, const std::vector<float>& k,
+                                        const std::vector<float>& v, int tokens, int heads, int dim,
+                                        bool causal) {
+  const int width = heads * dim;
+  std::vector<double> out(static_cast<size_t>(tokens) * width, 0.0);
+  for (int h = 0; h < heads; ++h) {
+    for (int i = 0; i < tokens; ++i) {
+      const int visible = causal ? i + 1 : tokens;
+      std::vector<double> p(visible);
+      double max = -1e300, sum = 0;
+      for (int j = 0; j < visible; ++j) {
+        double dot = 0;
+        for (int d = 0; d < dim; ++d)
+          dot += double(q[i * width + h * dim + d]) * k[j * width + h * dim + d];
+        p[j] = dot / std::sqrt(double(dim));
+        max = std::max(max, p[j]);
+      }
+      for (double& x : p) sum += (x = std::exp(x - max));
+      for (int j = 0; j < visible; ++j) {
+        for (int d = 0; d < dim; ++d)
+          out[i * width + h * dim + d] += p[j] / sum * v[j * width + h * dim + d];
+      }
+    }
+  }
+  return out;
+}
+
+TEST(Attention, MatchesReferenceCausalAndNot) {
+  ThreadPool pool(2);
+  double worst = 0;
+  for (int tokens : {1, 2, 5, 7, 9, 50, 77}) {
+    for (auto [heads, dim] : {std::pair<int, int>{1, 5}, {3, 8}, {12, 64}}) {
+      const size_t size = static_cast<size_t>(tokens) * heads * dim;
+      const auto q = random_vector(size, 1, -2.f, 2.f), k = random_vector(size, 2, -2.f, 2.f),
+                 v = random_vector(size, 3);
+      for (bool causal : {false, true}) {
+        const auto want = attention_reference(q, k, v, tokens, heads, dim, causal);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> got(size, 9.f);
+          multi_head_attention(q.data(), k.data(), v.data(), tokens, heads, dim, causal, got.data(),
+                               p);
+          for (size_t i = 0; i < size; ++i) {
+            worst = std::max(worst, std::fabs(got[i] - want[i]));
+          }
+        }
+        // Causal row 0 sees only key 0: its output is exactly v's first row.
+        if (causal) {
+          std::vector<float> got(size);
+          multi_head_attention(q.data(), k.data(), v.data(), tokens, heads, dim, true, got.data(),
+                               nullptr);
+          for (int d = 0; d < heads * dim; ++d) ASSERT_NEAR(got[d], v[d], 1e-6);
+        }
+      }
+    }
+  }
+  test::record_figure("kernels", "attention_max_abs_error", worst);
+  EXPECT_LT(worst, 2e-5);  // values are in [-1, 1]
+}
+
+// ---- thread pool ----
+
+TEST(ThreadPoolTest, EveryIndexRunsOnceAcrossManyCalls) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.size(), 3);
+  for (int call = 0; call < 2000; ++call) {
+    const size_t count = 1 + call % 37;
+    std::vector<std::atomic<int>> hits(count);
+    pool.parallel_for(count, [&](size_t i) { hits[i].fetch_add(1); });
+    for (size_t i = 0; i < count; ++i) ASSERT_EQ(hits[i].load(), 1) << "call " << call;
+  }
+}
+
+TEST(ThreadPoolTest, RethrowsTaskErrorAfterAllTasksFinish) {
+  ThreadPool pool(2);
+  std::atomic<int> ran{0};
+  EXPECT_THROW(pool.parallel_for(64,
+                                 [&](size_t i) {
+                                   ran.fetch_add(1);
+                                   if (i == 5) throw std::runtime_error("task 5");
+                                 }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 64);
+  // Still usable afterwards.
+  std::atomic<int> after{0};
+  pool.parallel_for(10, [&](size_t) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 10);
+}
+
+}  // namespace
+}  // namespace clip
