@@ -1,0 +1,540 @@
+// The demo page: picks an image, runs CLIP in a Worker (the package's createWorkerClip) and shows
+// the zero-shot scores. Only the package's public API is used.
+//
+// Classification follows CLIP's zero-shot recipe with the package's embeddings, so that each step
+// can be timed on its own: the text tower runs once per label set (label embedding = normalized
+// mean of its prompts' embeddings), the image tower once per image, and the scores are
+// softmax(logitScale * image . label).
+//
+// URL parameters (all optional): model=<url>, dtype=f32|f16|q8, threads=<n>.
+
+import { DEFAULT_MODEL, clearCache, createWorkerClip } from './js/src/index.mjs';
+import { ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, labelEmbeddings, parseLines, parseTemplates, zeroShot } from './zero-shot.mjs';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const DEFAULT_LABELS = ['cat', 'dog', 'cup of coffee', 'astronaut', 'rocket', 'car', 'bird', 'flower'];
+const WEIGHT_FILES = ['model.safetensors', 'open_clip_model.safetensors'];
+
+const state = {
+  clip: null,
+  loading: null, // AbortController of the load in progress
+  image: null, // {pixels: {data, width, height, channels}, name}
+  imageEmbedding: null, // Float32Array of state.image
+  text: new Map(), // JSON([labels, templates]) -> Float32Array[] label embeddings
+  running: false,
+  again: false,
+};
+
+// ---------- small helpers ----------
+
+const mb = (bytes) => (bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0);
+const ms = (value) => (value < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`);
+
+function setState(name) {
+  document.body.dataset.state = name;
+}
+
+function showError(error) {
+  const box = $('error');
+  if (!error) {
+    box.hidden = true;
+    box.textContent = '';
+    return;
+  }
+  console.error(error);
+  box.textContent = error.message ?? String(error);
+  box.hidden = false;
+  setState('error');
+}
+
+function simdSupported() {
+  // (module (func (result v128) i32.const 0 i8x16.splat))
+  const probe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
+  return WebAssembly.validate(probe);
+}
+
+// ---------- image input ----------
+
+// Decodes an image (Blob or drawable) into RGBA pixels the worker takes as they are.
+async function pixelsOf(source) {
+  const bitmap = source instanceof Blob ? await createImageBitmap(source, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }) : source;
+  const width = bitmap.width || bitmap.videoWidth;
+  const height = bitmap.height || bitmap.videoHeight;
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0, width, height);
+  if (bitmap instanceof ImageBitmap) bitmap.close();
+  const { data } = context.getImageData(0, 0, width, height);
+  return { pixels: { data, width, height, channels: 4 }, canvas };
+}
+
+async function useImage(blob, name) {
+  showError(null);
+  const started = performance.now();
+  let decoded;
+  try {
+    decoded = await pixelsOf(blob);
+  } catch (error) {
+    showError(new Error(`${name}: this file could not be read as an image (${error.message})`));
+    return;
+  }
+  const decodeMs = performance.now() - started;
+  const preview = $('preview');
+  if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(blob);
+  preview.alt = `Selected image: ${name}`;
+  preview.hidden = false;
+  $('dropzone').classList.add('has-image');
+  state.image = { pixels: decoded.pixels, name };
+  state.imageEmbedding = null;
+  setTiming('decode', decodeMs);
+  document.querySelectorAll('.sample').forEach((button) => button.setAttribute('aria-pressed', String(button.dataset.name === name)));
+  classifySoon(0);
+}
+
+function imageFromFiles(files) {
+  const file = [...(files ?? [])].find((f) => f.type.startsWith('image/'));
+  if (file) useImage(file, file.name || 'pasted image');
+  else if (files?.length) showError(new Error('That is not an image file (PNG, JPEG, GIF, BMP or WebP).'));
+}
+
+function setUpImageInputs() {
+  const zone = $('dropzone');
+  const input = $('file');
+  input.addEventListener('change', () => imageFromFiles(input.files));
+  zone.addEventListener('click', () => input.click());
+  zone.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      input.click();
+    }
+  });
+  zone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('dragging');
+    imageFromFiles(event.dataTransfer?.files);
+  });
+  document.addEventListener('paste', (event) => {
+    const files = [...(event.clipboardData?.items ?? [])].filter((item) => item.kind === 'file').map((item) => item.getAsFile());
+    if (files.some((f) => f?.type.startsWith('image/'))) {
+      event.preventDefault();
+      imageFromFiles(files);
+    }
+  });
+  setUpCamera();
+}
+
+function setUpCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) return; // e.g. not a secure context
+  const video = $('camera');
+  const [start, snap, stop] = [$('camera-start'), $('camera-snap'), $('camera-stop')];
+  let stream = null;
+  start.hidden = false;
+  const showCamera = (on) => {
+    video.hidden = !on;
+    $('preview').hidden = on || !state.image;
+    start.hidden = on;
+    snap.hidden = !on;
+    stop.hidden = !on;
+    $('dropzone').classList.toggle('has-image', on || Boolean(state.image));
+  };
+  const end = () => {
+    stream?.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.srcObject = null;
+    showCamera(false);
+  };
+  start.addEventListener('click', async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+      video.srcObject = stream;
+      await video.play();
+      showCamera(true);
+      snap.focus();
+    } catch (error) {
+      showError(new Error(`The webcam could not be opened: ${error.message}`));
+    }
+  });
+  snap.addEventListener('click', async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+    end();
+    if (blob) await useImage(blob, 'webcam snapshot');
+  });
+  stop.addEventListener('click', end);
+}
+
+async function setUpSamples() {
+  const block = $('samples-block');
+  let samples;
+  try {
+    const response = await fetch('samples/samples.json');
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    samples = await response.json();
+  } catch {
+    block.hidden = true; // run tools/copy_sample_images.py to get them
+    return;
+  }
+  const list = $('samples');
+  for (const sample of samples) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'sample';
+    button.dataset.name = sample.name;
+    button.setAttribute('aria-pressed', 'false');
+    button.title = sample.title;
+    const img = document.createElement('img');
+    img.src = `samples/${sample.file}`;
+    img.alt = '';
+    img.loading = 'lazy';
+    img.decoding = 'async';
+    const caption = document.createElement('span');
+    caption.textContent = sample.name;
+    button.append(img, caption);
+    button.setAttribute('aria-label', `Sample photo: ${sample.title}`);
+    button.addEventListener('click', async () => {
+      const response = await fetch(`samples/${sample.file}`);
+      if (!response.ok) return showError(new Error(`samples/${sample.file}: HTTP ${response.status}`));
+      await useImage(await response.blob(), sample.name);
+    });
+    list.append(button);
+  }
+}
+
+// ---------- labels and templates ----------
+
+function setUpLabels() {
+  $('labels').value = DEFAULT_LABELS.join('\n');
+  const preset = $('template-preset');
+  const templates = $('templates');
+  const fill = () => {
+    if (preset.value === 'single') templates.value = SINGLE_TEMPLATE;
+    if (preset.value === 'ensemble') templates.value = ENSEMBLE_TEMPLATES.join('\n');
+    templates.readOnly = preset.value !== 'custom';
+  };
+  preset.addEventListener('change', () => {
+    fill();
+    if (preset.value === 'custom') templates.focus();
+    classifySoon();
+  });
+  templates.addEventListener('input', () => {
+    preset.value = 'custom';
+    templates.readOnly = false;
+  });
+  fill();
+  for (const field of [$('labels'), templates]) {
+    field.addEventListener('input', () => classifySoon(800));
+    field.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        classifySoon(0);
+      }
+    });
+  }
+  $('classify-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    classifySoon(0);
+  });
+}
+
+// ---------- classification ----------
+
+function setTiming(step, value, note = '') {
+  const cell = document.querySelector(`[data-step="${step}"]`);
+  cell.textContent = value === null ? note : `${ms(value)}${note ? ` ${note}` : ''}`;
+  if (value !== null) cell.dataset.ms = value.toFixed(2);
+}
+
+function showResults(ranked) {
+  const list = $('results');
+  list.replaceChildren();
+  ranked.forEach(({ label, score }, i) => {
+    const item = document.createElement('li');
+    item.className = i === 0 ? 'result top' : 'result';
+    item.dataset.label = label;
+    item.dataset.score = String(score);
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = label;
+    const value = document.createElement('span');
+    value.className = 'score';
+    value.textContent = `${(100 * score).toFixed(1)}%`;
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.setAttribute('aria-hidden', 'true');
+    const fill = document.createElement('span');
+    fill.style.width = `${(100 * score).toFixed(2)}%`;
+    bar.append(fill);
+    item.append(name, value, bar);
+    list.append(item);
+  });
+  $('results-empty').hidden = ranked.length > 0;
+}
+
+let classifyTimer = null;
+function classifySoon(delay = 300) {
+  clearTimeout(classifyTimer);
+  classifyTimer = setTimeout(classify, delay);
+}
+
+async function classify() {
+  if (!state.clip || !state.image) return;
+  if (state.running) {
+    state.again = true;
+    return;
+  }
+  state.running = true;
+  state.again = false;
+  setState('classifying');
+  showError(null);
+  try {
+    const labels = parseLines($('labels').value);
+    const templates = parseTemplates($('templates').value);
+    const started = performance.now();
+    const clip = state.clip;
+
+    const key = JSON.stringify([labels, templates]);
+    let textMs = null;
+    let labelsEmbedded = state.text.get(key);
+    if (!labelsEmbedded) {
+      const t0 = performance.now();
+      const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', label)));
+      labelsEmbedded = labelEmbeddings(await clip.embedText(prompts), labels.length, templates.length);
+      textMs = performance.now() - t0;
+      state.text.set(key, labelsEmbedded);
+    }
+
+    let imageMs = null;
+    const image = state.image;
+    if (!state.imageEmbedding) {
+      const t0 = performance.now();
+      const embedding = await clip.embedImage(image.pixels);
+      imageMs = performance.now() - t0;
+      if (state.image === image) state.imageEmbedding = embedding;
+    }
+
+    const ranked = zeroShot(state.imageEmbedding, labelsEmbedded, labels, clip.info.logitScale);
+    showResults(ranked);
+    const prompts = labels.length * templates.length;
+    setTiming('text', textMs, textMs === null ? 'cached' : `(${prompts} prompt${prompts === 1 ? '' : 's'})`);
+    setTiming('image', imageMs, imageMs === null ? 'cached' : '');
+    setTiming('total', performance.now() - started);
+    document.body.dataset.image = image.name;
+    setState('done');
+  } catch (error) {
+    showError(error);
+  } finally {
+    state.running = false;
+    if (state.again) classifySoon(0);
+  }
+}
+
+// ---------- model ----------
+
+async function cachedWeights(base) {
+  if (typeof caches !== 'object') return null;
+  for (const name of WEIGHT_FILES) {
+    const hit = await caches.match(new URL(name, base).href).catch(() => undefined);
+    if (hit) return { name, bytes: Number(hit.headers.get('content-length')) || null };
+  }
+  return null;
+}
+
+async function showCacheStatus(base, { afterLoad = false } = {}) {
+  const line = $('cache-status');
+  let hit = await cachedWeights(base);
+  // The package stores the download while it streams; the entry can land just after load().
+  for (let i = 0; afterLoad && !hit && i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    hit = await cachedWeights(base);
+  }
+  line.dataset.cached = String(Boolean(hit));
+  if (hit) {
+    line.textContent = `Cached in this browser${hit.bytes ? ` (${mb(hit.bytes)} MB)` : ''}: later visits load it without the network.`;
+  } else if (typeof caches !== 'object') {
+    line.textContent = 'No Cache Storage here: the model is downloaded on every visit.';
+  } else {
+    line.textContent = 'Not cached yet: downloaded once, then kept in this browser’s Cache Storage.';
+  }
+  return hit;
+}
+
+function modelBase() {
+  const value = $('model-url').value.trim() || DEFAULT_MODEL;
+  const url = new URL(value, location.href);
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url.href;
+}
+
+function showRuntime(info) {
+  const isolated = self.crossOriginIsolated === true;
+  $('fact-isolated').textContent = isolated ? 'yes' : 'no';
+  $('fact-simd').textContent = simdSupported() ? 'yes' : 'no';
+  if (!info) return;
+  $('fact-threads').textContent = String(info.threads);
+  $('fact-dtype').textContent = info.dtype;
+  $('fact-build').textContent = info.build;
+  $('fact-model').textContent = `${mb(info.weightBytes)} MB · ${info.imageSize} px · ${info.embedDim}-d`;
+  document.body.dataset.threads = String(info.threads);
+}
+
+async function loadModel() {
+  state.loading?.abort();
+  const controller = new AbortController();
+  state.loading = controller;
+  const previous = state.clip;
+  state.clip = null;
+  state.text.clear();
+  state.imageEmbedding = null;
+  $('classify').disabled = true;
+  previous?.dispose().catch(() => {});
+  showError(null);
+  setState('loading');
+
+  const base = modelBase();
+  const threadsValue = $('threads').value;
+  const options = {
+    dtype: $('dtype').value,
+    threads: threadsValue === 'auto' ? undefined : Number(threadsValue),
+    cache: true,
+    signal: controller.signal,
+  };
+  const status = $('load-status');
+  const bytes = $('load-bytes');
+  const bar = $('load-progress');
+  const files = new Map(); // file -> {loaded, total}
+  const cached = await showCacheStatus(base);
+  status.textContent = cached ? 'Loading from the browser cache…' : 'Downloading…';
+  bar.value = 0;
+  bytes.textContent = '';
+  const started = performance.now();
+  options.onProgress = (event) => {
+    if (controller.signal.aborted || !event.file) return;
+    if (event.status === 'progress' || event.status === 'done') {
+      files.set(event.file, { loaded: event.loaded ?? 0, total: event.total || event.loaded || 0 });
+    }
+    let loaded = 0;
+    let total = 0;
+    for (const file of files.values()) {
+      loaded += file.loaded;
+      total += file.total;
+    }
+    if (total > 0) {
+      bar.value = loaded / total;
+      bytes.textContent = `${mb(loaded)} / ${mb(total)} MB`;
+    }
+    if (event.status === 'progress') status.textContent = `${cached ? 'Reading' : 'Downloading'} ${event.file}…`;
+  };
+
+  try {
+    const clip = await createWorkerClip(base, options);
+    if (controller.signal.aborted) {
+      clip.dispose().catch(() => {});
+      return;
+    }
+    state.clip = clip;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    status.textContent = `Ready · loaded in ${seconds} s`;
+    bar.value = 1;
+    showRuntime(clip.info);
+    $('classify').disabled = false;
+    setState('ready');
+    document.body.dataset.model = 'ready';
+    showCacheStatus(base, { afterLoad: true });
+    classifySoon(0);
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    status.textContent = 'Not loaded';
+    showError(new Error(`Loading the model from ${base} failed: ${error.message}`));
+  } finally {
+    if (state.loading === controller) state.loading = null;
+  }
+}
+
+async function setUpModel() {
+  let config = null;
+  try {
+    const response = await fetch('demo-config.json');
+    if (response.ok) config = await response.json();
+  } catch {
+    // A plain static host has no config: the hub is the default.
+  }
+  const list = $('model-list');
+  for (const model of config?.models ?? []) {
+    const option = document.createElement('option');
+    option.value = model.url;
+    option.label = model.name;
+    list.append(option);
+  }
+  list.append(Object.assign(document.createElement('option'), { value: DEFAULT_MODEL, label: 'OpenAI ViT-B/32 (Hugging Face hub)' }));
+  $('model-url').value = params.get('model') ?? config?.defaultModel ?? DEFAULT_MODEL;
+  if (params.get('dtype')) $('dtype').value = params.get('dtype');
+
+  const isolated = self.crossOriginIsolated === true;
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = $('threads');
+  const counts = [1, 2, 4, 8, 16].filter((n) => n <= Math.max(cores, 1));
+  threads.append(new Option(`Auto (${isolated ? Math.min(cores, 8) : 1})`, 'auto'));
+  for (const n of counts) {
+    const option = new Option(String(n), String(n));
+    option.disabled = n > 1 && !isolated;
+    threads.append(option);
+  }
+  if (params.get('threads')) threads.value = params.get('threads');
+  showRuntime(null);
+  if (!isolated) {
+    const note = $('isolation-note');
+    note.textContent =
+      'This page is not cross-origin isolated (it was served without the Cross-Origin-Opener-Policy and ' +
+      'Cross-Origin-Embedder-Policy headers), so SharedArrayBuffer is unavailable and CLIP runs on one thread.';
+    note.hidden = false;
+  }
+
+  $('model-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    loadModel();
+  });
+  $('clear-cache').addEventListener('click', async () => {
+    await clearCache();
+    await showCacheStatus(modelBase());
+  });
+
+  // Load at once when the files are near (same origin) or already cached; a first download
+  // from the hub (about 600 MB in f32) waits for the button.
+  const base = modelBase();
+  if (new URL(base).origin === location.origin || (await cachedWeights(base))) {
+    loadModel();
+  } else {
+    await showCacheStatus(base);
+    $('load-status').textContent = 'Press "Load model" to download it (once)';
+  }
+}
+
+// ---------- offline ----------
+
+async function setUpOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    if (event.data?.type === 'precached') document.body.dataset.offline = event.data.ok ? 'ready' : 'partial';
+  });
+  try {
+    await navigator.serviceWorker.register('sw.js');
+  } catch (error) {
+    console.warn('service worker not registered:', error.message);
+  }
+}
+
+setUpImageInputs();
+setUpLabels();
+setUpSamples();
+setUpOffline();
+setUpModel().catch(showError);
