@@ -1,7 +1,8 @@
 // CLIP's byte-level BPE tokenizer, reproducing OpenAI's SimpleTokenizer (and Hugging Face's
-// CLIPTokenizer with ftfy installed) id for id.
+// CLIPTokenizer with ftfy installed) id for id. Text cleanup limits: see tokenizer-text.cpp.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -14,26 +15,43 @@ class Tokenizer {
  public:
   static constexpr int32_t kStartOfText = 49406;
   static constexpr int32_t kEndOfText = 49407;
+  // Merges the reference reads from either file: 49152 - 256 - 2.
+  static constexpr int kMergeCount = 48894;
 
-  // Hugging Face layout: vocab.json ({"token</w>": id}) and merges.txt.
+  // Hugging Face layout: vocab.json ({"token</w>": id}) and merges.txt. Throws clip::Error on
+  // malformed input (bad JSON, missing byte or special tokens, merges that are not two
+  // symbols, merge results missing from the vocabulary, too few merges).
   static Tokenizer from_hf_files(std::string_view vocab_json, std::string_view merges_txt);
   // OpenAI layout: the (already decompressed) text of bpe_simple_vocab_16e6.txt.
   static Tokenizer from_openai_bpe(std::string_view bpe_text);
 
-  // BPE ids of the cleaned text, without start/end tokens.
+  // BPE ids of the cleaned text, without start/end tokens. Invalid UTF-8 is decoded as Python's
+  // errors="replace" does (each maximal ill-formed subsequence becomes U+FFFD). The caller
+  // should NFC-normalize first (see tokenizer-text.cpp). Thread-safe: no mutable state.
   std::vector<int32_t> encode(std::string_view utf8_text) const;
   // [start, ids..., end] at its true length, truncated to context_length (the last id is then
-  // always end-of-text, as OpenAI's clip.tokenize(truncate=True) does).
+  // always end-of-text, as OpenAI's clip.tokenize(truncate=True) does). context_length >= 1.
   std::vector<int32_t> tokenize(std::string_view utf8_text, int context_length = 77) const;
-  // Inverse of encode, for debugging and tests.
+  // Inverse of encode, as SimpleTokenizer.decode: "</w>" becomes a space, invalid UTF-8 U+FFFD.
   std::string decode(const std::vector<int32_t>& ids) const;
-  size_t vocab_size() const { return id_to_token_.size(); }
+  size_t vocab_size() const { return id_to_bytes_.size(); }
 
  private:
-  std::unordered_map<std::string, int32_t> token_to_id_;
-  std::vector<std::string> id_to_token_;
-  std::unordered_map<std::string, int32_t> merge_rank_;  // "left right" -> rank
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // word -> ids
+  struct Merge {
+    int32_t rank;
+    int32_t merged_id;
+  };
+  struct Vocabulary;  // loader input shared by both layouts (tokenizer.cpp)
+
+  Tokenizer() = default;
+  static Tokenizer build(const Vocabulary& vocab, const char* source);
+  // Appends the ids of one pre-tokenized word (its UTF-8 bytes) to out.
+  void bpe(std::string_view word, std::vector<int32_t>& out) const;
+
+  std::array<int32_t, 256> byte_id_{};          // token of a byte inside a word
+  std::array<int32_t, 256> byte_end_id_{};      // the same byte ending a word ("</w>")
+  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
+  std::vector<std::string> id_to_bytes_;        // what each id decodes to, "</w>" included
 };
 
 }  // namespace clip

@@ -1,0 +1,375 @@
+// Vocabulary loading and byte-level BPE of CLIP's tokenizer (OpenAI's simple_tokenizer.py).
+#include "tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <limits>
+#include <queue>
+
+#include "common.h"
+#include "tokenizer-text.h"
+
+namespace clip {
+namespace {
+
+namespace text = tokenizer_text;
+
+constexpr std::string_view kWordEnd = "</w>";
+constexpr std::string_view kStartToken = "<|startoftext|>";
+constexpr std::string_view kEndToken = "<|endoftext|>";
+
+// GPT-2's bytes_to_unicode, in the reference's order: printable bytes keep their code point,
+// the others map to U+0100 onwards. `order` lists bytes as the reference's dict iterates them.
+struct ByteMap {
+  std::array<char32_t, 256> to_char{};
+  std::array<uint8_t, 256> order{};
+  std::array<int16_t, 324> to_byte{};  // code point -> byte, -1 where none
+
+  ByteMap() {
+    to_byte.fill(-1);
+    auto printable = [](int b) {
+      return (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+    };
+    int k = 0, extra = 0;
+    for (int b = 0; b < 256; ++b) {
+      if (printable(b)) {
+        to_char[b] = static_cast<char32_t>(b);
+        order[k++] = static_cast<uint8_t>(b);
+      }
+    }
+    for (int b = 0; b < 256; ++b) {
+      if (!printable(b)) {
+        to_char[b] = static_cast<char32_t>(256 + extra++);
+        order[k++] = static_cast<uint8_t>(b);
+      }
+    }
+    for (int b = 0; b < 256; ++b) to_byte[to_char[b]] = static_cast<int16_t>(b);
+  }
+
+  std::string token(uint8_t byte) const {
+    std::string s;
+    text::utf8_append(s, to_char[byte]);
+    return s;
+  }
+};
+
+const ByteMap& byte_map() {
+  static const ByteMap map;
+  return map;
+}
+
+bool is_python_ascii_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f');
+}
+
+// Splits "left right" as str.split() does; fails unless there are exactly two fields.
+std::pair<std::string_view, std::string_view> split_merge(std::string_view line, size_t line_number,
+                                                          const char* source) {
+  std::string_view fields[3];
+  int count = 0;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && is_python_ascii_space(line[i])) ++i;
+    const size_t begin = i;
+    while (i < line.size() && !is_python_ascii_space(line[i])) ++i;
+    if (i > begin) {
+      if (count == 3) break;
+      fields[count++] = line.substr(begin, i - begin);
+    }
+  }
+  if (count != 2) {
+    fail(source, " line ", line_number, ": expected a merge of two symbols, got '",
+         line.substr(0, 80), "'");
+  }
+  return {fields[0], fields[1]};
+}
+
+// Lines 1 .. kMergeCount of `lines` (line 0 is the version header), as both references read.
+std::vector<std::pair<std::string_view, std::string_view>> parse_merges(std::string_view lines,
+                                                                        const char* source) {
+  std::vector<std::pair<std::string_view, std::string_view>> merges;
+  merges.reserve(Tokenizer::kMergeCount);
+  size_t pos = lines.find('\n');
+  size_t line_number = 2;
+  while (pos != std::string_view::npos && merges.size() < size_t(Tokenizer::kMergeCount)) {
+    const size_t begin = pos + 1;
+    pos = lines.find('\n', begin);
+    const size_t end = pos == std::string_view::npos ? lines.size() : pos;
+    merges.push_back(split_merge(lines.substr(begin, end - begin), line_number++, source));
+  }
+  if (merges.size() < size_t(Tokenizer::kMergeCount)) {
+    fail(source, ": found ", merges.size(),
+         " merges after the header line; CLIP's vocabulary needs ", Tokenizer::kMergeCount);
+  }
+  return merges;
+}
+
+// Reads vocab.json ({"token": id, ...}) as SAX events: several times faster than building a
+// DOM of 49408 entries, which dominated the loading time.
+struct VocabJsonReader {
+  std::vector<std::pair<std::string, uint64_t>> entries;
+  std::string key_;
+  std::string error;
+  int depth = 0;
+
+  bool reject(const std::string& what) {
+    if (error.empty()) error = what;
+    return false;
+  }
+  bool value_is_not_an_id(const char* kind) {
+    return reject(depth == 0 ? std::string("expected an object of token -> id, got ") + kind
+                             : "token '" + key_ + "' has a " + kind + " id; ids must be integers");
+  }
+  bool null() { return value_is_not_an_id("null"); }
+  bool boolean(bool) { return value_is_not_an_id("boolean"); }
+  bool number_integer(int64_t) { return value_is_not_an_id("negative"); }
+  bool number_unsigned(uint64_t id) {
+    if (depth != 1) return value_is_not_an_id("number");
+    entries.emplace_back(std::move(key_), id);
+    return true;
+  }
+  bool number_float(double, const std::string&) { return value_is_not_an_id("fractional"); }
+  bool string(std::string&) { return value_is_not_an_id("string"); }
+  bool binary(nlohmann::json::binary_t&) { return value_is_not_an_id("binary"); }
+  bool start_object(size_t) {
+    if (depth != 0) return value_is_not_an_id("object");
+    depth = 1;
+    entries.reserve(1 << 16);
+    return true;
+  }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() {
+    depth = 2;  // anything after the top-level object is an error
+    return true;
+  }
+  bool start_array(size_t) { return value_is_not_an_id("array"); }
+  bool end_array() { return false; }
+  bool parse_error(size_t, const std::string&, const nlohmann::json::exception& e) {
+    return reject(std::string("not valid JSON: ") + e.what());
+  }
+};
+
+}  // namespace
+
+struct Tokenizer::Vocabulary {
+  std::vector<std::string> tokens;                                    // by id
+  std::unordered_map<std::string, int32_t> ids;                       // token -> id
+  std::vector<std::pair<std::string_view, std::string_view>> merges;  // by rank
+};
+
+Tokenizer Tokenizer::from_openai_bpe(std::string_view bpe_text) {
+  const char* source = "bpe_simple_vocab_16e6.txt";
+  Vocabulary vocab;
+  vocab.merges = parse_merges(bpe_text, source);
+  const ByteMap& bytes = byte_map();
+  // SimpleTokenizer.__init__: bytes, bytes + "</w>", one token per merge, then the specials.
+  vocab.tokens.reserve(512 + vocab.merges.size() + 2);
+  for (uint8_t b : bytes.order) vocab.tokens.push_back(bytes.token(b));
+  for (int i = 0; i < 256; ++i) vocab.tokens.push_back(vocab.tokens[i] + std::string(kWordEnd));
+  for (const auto& [left, right] : vocab.merges) {
+    std::string joined;
+    joined.reserve(left.size() + right.size());
+    joined.append(left).append(right);
+    vocab.tokens.push_back(std::move(joined));
+  }
+  vocab.tokens.emplace_back(kStartToken);
+  vocab.tokens.emplace_back(kEndToken);
+  vocab.ids.reserve(vocab.tokens.size());
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    vocab.ids[vocab.tokens[id]] = static_cast<int32_t>(id);  // dict(zip(...)): last one wins
+  }
+  return build(vocab, source);
+}
+
+Tokenizer Tokenizer::from_hf_files(std::string_view vocab_json, std::string_view merges_txt) {
+  Vocabulary vocab;
+  VocabJsonReader reader;
+  const bool parsed = nlohmann::json::sax_parse(vocab_json.begin(), vocab_json.end(), &reader);
+  if (!parsed || !reader.error.empty()) {
+    fail("vocab.json: ", reader.error.empty() ? "not a JSON object of token -> id" : reader.error);
+  }
+  vocab.tokens.resize(reader.entries.size());
+  vocab.ids.reserve(reader.entries.size());
+  for (auto& [token, id] : reader.entries) {
+    if (id >= reader.entries.size()) {
+      fail("vocab.json: token '", token, "' has id ", id, "; ids must be 0..",
+           reader.entries.size() - 1);
+    }
+    if (!vocab.tokens[id].empty() || token.empty()) {
+      fail("vocab.json: id ", id, " is given twice or to an empty token");
+    }
+    vocab.ids.emplace(token, static_cast<int32_t>(id));
+    vocab.tokens[id] = std::move(token);
+  }
+  // CLIPTokenizer reads merges_handle.read().strip().split("\n")[1:48895].
+  size_t begin = 0, end = merges_txt.size();
+  while (begin < end && is_python_ascii_space(merges_txt[begin])) ++begin;
+  while (end > begin && is_python_ascii_space(merges_txt[end - 1])) --end;
+  vocab.merges = parse_merges(merges_txt.substr(begin, end - begin), "merges.txt");
+  return build(vocab, "merges.txt");
+}
+
+Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
+  const ByteMap& bytes = byte_map();
+  Tokenizer t;
+  auto id_of = [&](std::string_view token, const char* what) {
+    auto it = vocab.ids.find(std::string(token));
+    if (it == vocab.ids.end()) fail("tokenizer vocabulary: ", what, " '", token, "' is missing");
+    return it->second;
+  };
+  for (int b = 0; b < 256; ++b) {
+    const std::string token = bytes.token(static_cast<uint8_t>(b));
+    t.byte_id_[b] = id_of(token, "byte token");
+    t.byte_end_id_[b] = id_of(token + std::string(kWordEnd), "byte token");
+  }
+  if (id_of(kStartToken, "special token") != kStartOfText ||
+      id_of(kEndToken, "special token") != kEndOfText) {
+    fail("tokenizer vocabulary: <|startoftext|> and <|endoftext|> must have ids ", kStartOfText,
+         " and ", kEndOfText);
+  }
+
+  // The heap-ordered BPE in bpe() equals the reference's rank-by-rank loop only if every merge
+  // uses symbols that exist before it (true of any file BPE training writes): check it.
+  constexpr int32_t kNever = std::numeric_limits<int32_t>::max();
+  std::vector<int32_t> created(vocab.tokens.size(), kNever);
+  for (int b = 0; b < 256; ++b) created[t.byte_id_[b]] = created[t.byte_end_id_[b]] = -1;
+  t.merges_.reserve(vocab.merges.size());
+  std::string joined;
+  for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
+    const auto& [left, right] = vocab.merges[rank];
+    const int32_t r = static_cast<int32_t>(rank);
+    const int32_t left_id = id_of(left, "merge symbol");
+    const int32_t right_id = id_of(right, "merge symbol");
+    joined.assign(left).append(right);
+    const int32_t merged_id = id_of(joined, "merge result");
+    if (created[left_id] >= r || created[right_id] >= r) {
+      fail(source, " line ", rank + 2, ": merge '", left, " ", right,
+           "' uses a symbol that no earlier merge creates");
+    }
+    created[merged_id] = std::min(created[merged_id], r);
+    const uint64_t key = (uint64_t(uint32_t(left_id)) << 32) | uint32_t(right_id);
+    if (!t.merges_.emplace(key, Merge{r, merged_id}).second) {
+      fail(source, " line ", rank + 2, ": merge '", left, " ", right, "' appears twice");
+    }
+  }
+
+  t.id_to_bytes_.resize(vocab.tokens.size());
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    std::string& out = t.id_to_bytes_[id];
+    for (char32_t c : text::utf8_decode(vocab.tokens[id])) {
+      const int byte = c < bytes.to_byte.size() ? bytes.to_byte[c] : -1;
+      if (byte < 0) fail("tokenizer vocabulary: token '", vocab.tokens[id], "' is not byte-level");
+      out += static_cast<char>(byte);
+    }
+  }
+  return t;
+}
+
+void Tokenizer::bpe(std::string_view word, std::vector<int32_t>& out) const {
+  const int32_t n = static_cast<int32_t>(word.size());
+  if (n == 0) return;
+  // Symbols form a linked list over the word's bytes; a merge keeps the left slot.
+  std::vector<int32_t> id(n), next(n), prev(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const auto byte = static_cast<uint8_t>(word[i]);
+    id[i] = i + 1 < n ? byte_id_[byte] : byte_end_id_[byte];
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  // Candidate merges ordered by (rank, position): the reference applies the lowest-ranked pair
+  // everywhere, left to right, before any higher rank; build() guarantees that a merge never
+  // creates a pair ranked below the one being applied, so this order is the same.
+  struct Candidate {
+    int32_t rank, pos, left, right, merged;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;
+    }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+  auto push = [&](int32_t pos) {
+    if (pos < 0 || next[pos] < 0) return;
+    const uint64_t key = (uint64_t(uint32_t(id[pos])) << 32) | uint32_t(id[next[pos]]);
+    auto it = merges_.find(key);
+    if (it != merges_.end()) {
+      heap.push({it->second.rank, pos, id[pos], id[next[pos]], it->second.merged_id});
+    }
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    const int32_t right = next[c.pos];
+    if (id[c.pos] != c.left || right < 0 || id[right] != c.right) continue;  // stale
+    id[c.pos] = c.merged;
+    id[right] = -1;
+    next[c.pos] = next[right];
+    if (next[right] >= 0) prev[next[right]] = c.pos;
+    push(prev[c.pos]);
+    push(c.pos);
+  }
+  for (int32_t i = 0; i >= 0; i = next[i]) out.push_back(id[i]);
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view utf8_text) const {
+  const std::u32string cleaned = text::clean(text::utf8_decode(utf8_text));
+  std::vector<int32_t> ids;
+  std::string word;
+  for (const text::Span& span : text::pre_tokenize(cleaned)) {
+    const std::u32string_view piece(cleaned.data() + span.begin, span.end - span.begin);
+    // Only the exact spellings are special (the reference's BPE cache); "<|ſtartoftext|>"
+    // matches the pattern's branch but is ordinary text.
+    if (piece == U"<|startoftext|>") {
+      ids.push_back(kStartOfText);
+    } else if (piece == U"<|endoftext|>") {
+      ids.push_back(kEndOfText);
+    } else {
+      word.clear();
+      for (char32_t c : piece) text::utf8_append(word, c);
+      bpe(word, ids);
+    }
+  }
+  return ids;
+}
+
+std::vector<int32_t> Tokenizer::tokenize(std::string_view utf8_text, int context_length) const {
+  if (context_length < 1) fail("tokenize: context length must be >= 1, got ", context_length);
+  std::vector<int32_t> tokens{kStartOfText};
+  const std::vector<int32_t> ids = encode(utf8_text);
+  tokens.insert(tokens.end(), ids.begin(), ids.end());
+  tokens.push_back(kEndOfText);
+  if (tokens.size() > size_t(context_length)) {
+    tokens.resize(context_length);
+    tokens.back() = kEndOfText;
+  }
+  return tokens;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string bytes;
+  for (int32_t id : ids) {
+    if (id < 0 || size_t(id) >= id_to_bytes_.size()) {
+      fail("decode: token id ", id, " is outside the vocabulary (", id_to_bytes_.size(), ")");
+    }
+    bytes += id_to_bytes_[id];
+  }
+  // "</w>" is ASCII, so replacing it before decoding equals the reference's replacing after.
+  std::string spaced;
+  spaced.reserve(bytes.size());
+  for (size_t i = 0; i < bytes.size();) {
+    if (bytes.compare(i, kWordEnd.size(), kWordEnd) == 0) {
+      spaced += ' ';
+      i += kWordEnd.size();
+    } else {
+      spaced += bytes[i++];
+    }
+  }
+  std::string out;
+  for (char32_t c : text::utf8_decode(spaced)) text::utf8_append(out, c);
+  return out;
+}
+
+}  // namespace clip
