@@ -1,0 +1,154 @@
+// Types of the public surface of clip-wasm (src/index.mjs).
+
+/** Where a model comes from. */
+export type ModelSource =
+  /** Base URL of a repository in Hugging Face hub layout, e.g. `https://huggingface.co/ORG/NAME/resolve/main/`. */
+  | string
+  | URL
+  /** Files in memory, by name: `model.safetensors` or `open_clip_model.safetensors`, plus config and tokenizer files. */
+  | Record<string, Uint8Array | ArrayBuffer | Blob | string>;
+
+/** Load progress, one event per step of each file, then `ready` once. */
+export type ProgressEvent =
+  | { status: 'initiate'; name: string; file: string }
+  | { status: 'download'; name: string; file: string }
+  | { status: 'progress'; name: string; file: string; loaded: number; total: number; progress: number }
+  | { status: 'done'; name: string; file: string; loaded: number; total: number }
+  | { status: 'ready'; name: string; model: string };
+
+export interface LoadOptions {
+  /**
+   * How the transformer weights are kept in memory. `'f32'` (default): as stored, exact.
+   * `'q8'`: int8 with a scale per output channel, about 4x smaller, faster, slightly less exact.
+   * `'f16'` is reserved and currently rejected.
+   */
+  dtype?: 'f32' | 'f16' | 'q8';
+  /**
+   * Threads, the calling one included. Default: the number of cores, at most 8, where threads can
+   * run (Node, or a crossOriginIsolated page); otherwise 1. Asking for more than 1 on a page that
+   * is not crossOriginIsolated warns and runs on 1.
+   */
+  threads?: number;
+  /** Called with each progress event. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Browser: keep downloaded files in the Cache API (revalidated by ETag). Default true. No effect in Node. */
+  cache?: boolean;
+  /** Aborts the load: the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Raw 8-bit pixels, rows packed: 1 (gray), 3 (RGB) or 4 (RGBA; alpha is dropped) channels. */
+export interface RawPixels {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** Default: data.length / (width * height). */
+  channels?: 1 | 3 | 4;
+}
+
+/**
+ * An image: encoded file bytes (JPEG, PNG, BMP, GIF; a Node Buffer is a Uint8Array), raw
+ * pixels, a preprocessed Float32Array [3, imageSize, imageSize] (normalized, channel-major), or
+ * in browsers a Blob/File, ImageData, ImageBitmap, image/canvas/video element or OffscreenCanvas.
+ */
+export type ImageInput =
+  | Uint8Array
+  | ArrayBuffer
+  | Float32Array
+  | RawPixels
+  | Blob
+  | ImageData
+  | ImageBitmap
+  | OffscreenCanvas
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | HTMLVideoElement;
+
+export interface ModelInfo {
+  readonly embedDim: number;
+  readonly imageSize: number;
+  readonly contextLength: number;
+  readonly hasVision: boolean;
+  readonly hasText: boolean;
+  readonly threads: number;
+  readonly weightBytes: number;
+  /** CLIP's learned temperature, exp()'d (100 for OpenAI's models). */
+  readonly logitScale: number;
+  readonly dtype: 'f32' | 'f16' | 'q8';
+  /** The WebAssembly build in use: 'clip-wasm-threads' or 'clip-wasm-simd'. */
+  readonly build: string;
+  readonly source: string;
+}
+
+export interface ClassifyOptions {
+  /**
+   * Prompt templates with `{}` for the label. Default `['a photo of a {}.']`; `'ensemble'` uses
+   * the seven prompts the CLIP authors chose for ImageNet, averaged per label.
+   */
+  templates?: 'ensemble' | string[];
+}
+
+export interface LabelScore {
+  label: string;
+  /** Softmax over the labels of logitScale x cosine similarity. */
+  score: number;
+}
+
+/** What embedImage / embedText / similarity accept as a side of a comparison. */
+export type SimilarityInput = string | ImageInput;
+
+/** A loaded model. Calls queue and run one at a time; a rejected call leaves the model usable. */
+export interface ClipApi {
+  readonly info: ModelInfo;
+  /** L2-normalized image embedding, Float32Array [embedDim]. */
+  embedImage(image: ImageInput): Promise<Float32Array>;
+  embedImage(images: ImageInput[]): Promise<Float32Array[]>;
+  /** L2-normalized text embedding (text is NFC-normalized, then tokenized). */
+  embedText(text: string): Promise<Float32Array>;
+  embedText(texts: string[]): Promise<Float32Array[]>;
+  /** Token ids [start, ..., end], truncated to the context length. */
+  tokenize(text: string): Promise<Int32Array>;
+  tokenize(texts: string[]): Promise<Int32Array[]>;
+  /** Labels sorted by score, best first. */
+  classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  /** Cosine similarity; a Float32Array of length embedDim is taken as an embedding. */
+  similarity(a: SimilarityInput | Float32Array, b: SimilarityInput | Float32Array): Promise<number>;
+  /** Frees the model, its memory and threads once queued calls finish; later calls reject. */
+  dispose(): Promise<void>;
+}
+
+export declare class Clip implements ClipApi {
+  private constructor();
+  readonly info: ModelInfo;
+  embedImage(image: ImageInput): Promise<Float32Array>;
+  embedImage(images: ImageInput[]): Promise<Float32Array[]>;
+  embedText(text: string): Promise<Float32Array>;
+  embedText(texts: string[]): Promise<Float32Array[]>;
+  tokenize(text: string): Promise<Int32Array>;
+  tokenize(texts: string[]): Promise<Int32Array[]>;
+  classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  similarity(a: SimilarityInput | Float32Array, b: SimilarityInput | Float32Array): Promise<number>;
+  dispose(): Promise<void>;
+  /** Bytes of WebAssembly memory of this model's module. */
+  heapBytes(): number;
+}
+
+/** The default source: OpenAI's CLIP ViT-B/32 (safetensors) on the Hugging Face hub. */
+export declare const DEFAULT_MODEL: string;
+
+/** Loads a model; resolves once all weights are in. */
+export declare function load(source?: ModelSource, options?: LoadOptions): Promise<Clip>;
+
+/**
+ * Like load(), with the model in a Worker (worker_threads in Node): the calling thread never
+ * blocks. Inputs a worker cannot receive (image and canvas elements) are sent as ImageBitmaps.
+ */
+export declare function createWorkerClip(
+  source?: ModelSource,
+  options?: LoadOptions,
+): Promise<ClipApi & { heapBytes(): Promise<number> }>;
+
+/** Deletes the files load() cached in the browser. Resolves to false where there is no Cache API. */
+export declare function clearCache(): Promise<boolean>;

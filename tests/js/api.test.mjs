@@ -1,0 +1,205 @@
+// The package API against the reference embeddings, for every input kind, both model layouts
+// and both WebAssembly builds.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { DEFAULT_MODEL, load } from '../../js/src/index.mjs';
+import { REFERENCE, cosine, imagePath, memoryFiles, modelDir, readImage, recordFigure, serveFixtures } from './helpers.mjs';
+
+const MIN_COSINE = 0.99999;
+
+function assertClose(actual, expected, what) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const c = cosine(actual, expected);
+  assert.ok(c >= MIN_COSINE, `${what}: cosine ${c} < ${MIN_COSINE}`);
+  return c;
+}
+
+function photoPixels(channels) {
+  const rgba = readFileSync(imagePath('photo.rgba'));
+  if (channels === 4) return new Uint8Array(rgba);
+  const rgb = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) rgb.set(rgba.subarray(i, i + 3), j);
+  return rgb;
+}
+
+for (const name of ['tiny-hf', 'tiny-openclip']) {
+  for (const threads of [1, 2]) {
+    describe(`${name}, ${threads} thread(s)`, () => {
+      const ref = REFERENCE.models[name];
+      let clip;
+      let worst = 1;
+      const close = (actual, expected, what) => {
+        worst = Math.min(worst, assertClose(actual, expected, what));
+      };
+
+      before(async () => {
+        clip = await load(modelDir(name), { threads });
+      });
+      after(async () => {
+        recordFigure('js-api', `${name}-t${threads}-min-cosine`, worst.toFixed(8));
+        await clip.dispose();
+      });
+
+      test('info describes the model and the build', () => {
+        assert.equal(clip.info.build, threads === 1 ? 'clip-wasm-simd' : 'clip-wasm-threads');
+        assert.equal(clip.info.threads, threads);
+        assert.equal(clip.info.imageSize, ref.imageSize);
+        assert.equal(clip.info.embedDim, ref.texts[REFERENCE.texts[0]].length);
+        assert.ok(Math.abs(clip.info.logitScale - ref.logitScale) < 1e-3);
+        assert.equal(clip.info.dtype, 'f32');
+      });
+
+      test('encoded images in every format equal the reference', async () => {
+        for (const image of REFERENCE.images) {
+          close(await clip.embedImage(readImage(image)), ref.images[image], image);
+        }
+      });
+
+      test('Buffer, Uint8Array, ArrayBuffer and Blob give the same embedding', async () => {
+        const buffer = readImage('photo.png');
+        const bytes = new Uint8Array(buffer);
+        const inputs = [buffer, bytes, bytes.slice().buffer, new Blob([bytes])];
+        for (const input of inputs) close(await clip.embedImage(input), ref.images['photo.png'], input.constructor.name);
+      });
+
+      test('raw pixels (RGBA, RGB, ImageData-like) equal the encoded image', async () => {
+        const expected = ref.images['photo.png'];
+        close(await clip.embedImage({ data: photoPixels(4), width: 80, height: 53, channels: 4 }), expected, 'rgba');
+        close(await clip.embedImage({ data: photoPixels(3), width: 80, height: 53, channels: 3 }), expected, 'rgb');
+        const imageData = { data: new Uint8ClampedArray(photoPixels(4)), width: 80, height: 53 };
+        close(await clip.embedImage(imageData), expected, 'ImageData-like');
+      });
+
+      test('a preprocessed Float32Array equals the reference', async () => {
+        const raw = readFileSync(imagePath(`photo-${ref.imageSize}.f32`));
+        const pixels = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+        close(await clip.embedImage(pixels), ref.images['photo.png'], 'preprocessed');
+      });
+
+      test('an array of images is a batch, equal to one-by-one', async () => {
+        const batch = await clip.embedImage([readImage('photo.png'), readImage('gray.png')]);
+        assert.equal(batch.length, 2);
+        close(batch[0], ref.images['photo.png'], 'batch 0');
+        close(batch[1], ref.images['gray.png'], 'batch 1');
+      });
+
+      test('texts equal the reference, token ids exactly', async () => {
+        for (const text of REFERENCE.texts) {
+          assert.deepEqual(Array.from(await clip.tokenize(text)), ref.tokens[text], `tokens of ${text}`);
+          close(await clip.embedText(text), ref.texts[text], text);
+        }
+        const all = await clip.embedText(REFERENCE.texts);
+        all.forEach((e, i) => close(e, ref.texts[REFERENCE.texts[i]], `text batch ${i}`));
+      });
+
+      test('text is NFC-normalized before tokenizing', async () => {
+        const nfc = 'café crème brûlée';
+        const nfd = nfc.normalize('NFD');
+        assert.notEqual(nfd, nfc);
+        assert.deepEqual(Array.from(await clip.tokenize(nfd)), ref.tokens[nfc]);
+        close(await clip.embedText(nfd), ref.texts[nfc], 'NFD text');
+      });
+
+      test('classify ranks labels with the reference probabilities', async () => {
+        const { labels, templates, probs, image } = ref.zeroShot;
+        const ranked = await clip.classify(readImage(image), labels, { templates });
+        assert.deepEqual(ranked.map((r) => r.label).sort(), [...labels].sort());
+        for (let i = 1; i < ranked.length; i++) assert.ok(ranked[i - 1].score >= ranked[i].score, 'sorted');
+        for (const { label, score } of ranked) {
+          const expected = probs[labels.indexOf(label)];
+          assert.ok(Math.abs(score - expected) < 1e-5, `${label}: ${score} vs ${expected}`);
+        }
+        const many = await clip.classify([readImage(image), readImage(image)], labels, { templates });
+        assert.deepEqual(many[0], ranked);
+        assert.deepEqual(many[1], ranked);
+      });
+
+      test('classify with the default and the ensemble templates', async () => {
+        const plain = await clip.classify(readImage('photo.png'), ['cat', 'dog']);
+        const ensemble = await clip.classify(readImage('photo.png'), ['cat', 'dog'], { templates: 'ensemble' });
+        for (const ranked of [plain, ensemble]) {
+          assert.equal(ranked.length, 2);
+          assert.ok(Math.abs(ranked[0].score + ranked[1].score - 1) < 1e-5);
+        }
+        assert.notEqual(plain[0].score, ensemble[0].score);
+      });
+
+      test('similarity of text, image and embeddings', async () => {
+        const text = REFERENCE.texts[0];
+        const expected = cosine(ref.texts[text], ref.images['photo.png']);
+        const viaInputs = await clip.similarity(text, readImage('photo.png'));
+        const viaEmbeddings = await clip.similarity(await clip.embedText(text), await clip.embedImage(readImage('photo.png')));
+        assert.ok(Math.abs(viaInputs - expected) < 1e-5, `${viaInputs} vs ${expected}`);
+        assert.ok(Math.abs(viaEmbeddings - viaInputs) < 1e-6);
+        assert.ok(Math.abs((await clip.similarity(text, text)) - 1) < 1e-5);
+      });
+    });
+  }
+}
+
+describe('sources', () => {
+  const ref = REFERENCE.models['tiny-hf'];
+  let server;
+  before(async () => {
+    server = await serveFixtures();
+  });
+  after(() => server.close());
+
+  test('in-memory files, as Uint8Array and as Blob', async () => {
+    const files = memoryFiles('tiny-hf');
+    for (const source of [files, { ...files, 'model.safetensors': new Blob([files['model.safetensors']]) }]) {
+      const clip = await load(source, { threads: 1 });
+      assertClose(await clip.embedImage(readImage('photo.png')), ref.images['photo.png'], 'memory');
+      assertClose(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat'], 'memory text');
+      await clip.dispose();
+    }
+  });
+
+  test('a base URL in hub layout streams with progress events', async () => {
+    const events = [];
+    const clip = await load(`${server.url}/tiny-hf/`, { threads: 2, onProgress: (e) => events.push(e) });
+    assertClose(await clip.embedImage(readImage('photo.png')), ref.images['photo.png'], 'url');
+    await clip.dispose();
+
+    const weights = events.filter((e) => e.file === 'model.safetensors');
+    assert.deepEqual(
+      [...new Set(weights.map((e) => e.status))],
+      ['initiate', 'download', 'progress', 'done'],
+    );
+    const size = readFileSync(`${modelDir('tiny-hf')}/model.safetensors`).length;
+    const progress = weights.filter((e) => e.status === 'progress');
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].loaded > progress[i - 1].loaded);
+    assert.equal(progress.at(-1).loaded, size);
+    assert.ok(progress.every((e) => e.total === size));
+    assert.equal(events.at(-1).status, 'ready');
+    for (const file of ['config.json', 'preprocessor_config.json', 'vocab.json', 'merges.txt']) {
+      assert.ok(events.some((e) => e.file === file && e.status === 'done'), `${file} done`);
+    }
+  });
+
+  test('an open_clip repository by URL (open_clip names, gzipped OpenAI merges)', async () => {
+    const openClip = REFERENCE.models['tiny-openclip'];
+    const clip = await load(`${server.url}/tiny-openclip`, { threads: 1 });
+    assertClose(await clip.embedImage(readImage('photo.png')), openClip.images['photo.png'], 'open_clip url');
+    assertClose(await clip.embedText('a photo of a cat'), openClip.texts['a photo of a cat'], 'open_clip text');
+    await clip.dispose();
+  });
+
+  test('q8 weights stay close to the f32 reference', async () => {
+    const clip = await load(modelDir('tiny-hf'), { threads: 1, dtype: 'q8' });
+    assert.equal(clip.info.dtype, 'q8');
+    const image = cosine(await clip.embedImage(readImage('photo.png')), ref.images['photo.png']);
+    const text = cosine(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat']);
+    recordFigure('js-api', 'q8-image-cosine', image.toFixed(6));
+    recordFigure('js-api', 'q8-text-cosine', text.toFixed(6));
+    assert.ok(image > 0.99 && text > 0.99, `q8 cosines ${image}, ${text}`);
+    await clip.dispose();
+  });
+
+  test('the default source is a hub URL with safetensors', () => {
+    assert.match(DEFAULT_MODEL, /^https:\/\/huggingface\.co\/openai\/clip-vit-base-patch32\/resolve\/.+\/$/);
+  });
+});
