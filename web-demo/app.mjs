@@ -220,6 +220,7 @@ function setUpLabels() {
     if (preset.value === 'single') templates.value = SINGLE_TEMPLATE;
     if (preset.value === 'ensemble') templates.value = ENSEMBLE_TEMPLATES.join('\n');
     templates.readOnly = preset.value !== 'custom';
+    templates.rows = Math.min(7, Math.max(3, templates.value.split('\n').length));
   };
   preset.addEventListener('change', () => {
     fill();
@@ -353,8 +354,9 @@ async function showCacheStatus(base, { afterLoad = false } = {}) {
   const line = $('cache-status');
   let hit = await cachedWeights(base);
   // The package stores the download while it streams; the entry can land just after load().
-  for (let i = 0; afterLoad && !hit && i < 10; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 300));
+  if (afterLoad && !hit && typeof caches === 'object') line.textContent = 'Saving to this browser’s Cache Storage…';
+  for (let i = 0; afterLoad && !hit && i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
     hit = await cachedWeights(base);
   }
   line.dataset.cached = String(Boolean(hit));
@@ -385,6 +387,8 @@ function showRuntime(info) {
   $('fact-build').textContent = info.build;
   $('fact-model').textContent = `${mb(info.weightBytes)} MB · ${info.imageSize} px · ${info.embedDim}-d`;
   document.body.dataset.threads = String(info.threads);
+  // Released CLIP models embed into 256 or more dimensions; far smaller ones are test checkpoints.
+  $('test-model-note').hidden = info.embedDim >= 128;
 }
 
 async function loadModel() {

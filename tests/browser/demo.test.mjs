@@ -1,0 +1,262 @@
+// The web demo end to end in Debian's Chromium: web-demo/server.mjs on a loopback port, the page
+// loading a model in its Worker, classifying photos, and the results checked against the Python
+// reference (tools/ref_demo_zero_shot.py, tools/make_js_fixtures.py) or, with OpenAI's real
+// weights, against what the photos show. Screenshots go to test-artifacts/ (and docs/demo.png
+// when it is missing or CLIP_UPDATE_SCREENSHOT=1).
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  artifacts,
+  classifyWith,
+  launchBrowser,
+  readPage,
+  recordFigure,
+  repo,
+  samples,
+  startServer,
+  testModel,
+  waitForModel,
+} from './harness.mjs';
+
+const model = testModel();
+const STEP_MS = model.real ? 300_000 : 60_000; // ViT-B/32 in f32 on two cores vs. a 6 MB model
+const SCORE_TOLERANCE = 1e-4; // observed ~1e-8 against PyTorch; 1e-4 still tells the photos apart
+const ENSEMBLE = [
+  'itap of a {}.',
+  'a bad photo of the {}.',
+  'a origami {}.',
+  'a photo of the large {}.',
+  'a {} in a video game.',
+  'art of the {}.',
+  'a photo of the small {}.',
+];
+const pageUrl = (base) => `${base}?model=${encodeURIComponent(model.url)}`;
+
+// Scores shown for `sample` with `kind` templates ('single' | 'ensemble'): they must add up to 1,
+// and match the reference (tiny model) or name what the photo shows (real model).
+function checkScores(shown, sampleName, kind) {
+  const results = shown.results;
+  assert.ok(results.length >= 2, 'the page lists the labels with scores');
+  const sum = results.reduce((total, r) => total + r.score, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-5, `probabilities add up to 1 (got ${sum})`);
+  const shownSum = results.reduce((total, r) => total + Number.parseFloat(r.shown), 0);
+  assert.ok(Math.abs(shownSum - 100) <= 0.05 * results.length + 1e-9, `percentages add up to ~100 (got ${shownSum})`);
+  for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score, 'sorted by score');
+  assert.ok(results[0].top && !results[1].top, 'the top label is marked');
+
+  const sample = samples.find((s) => s.name === sampleName);
+  if (model.real) {
+    assert.equal(results[0].label, sample.label, `OpenAI's ViT-B/32 names ${sampleName}`);
+    return;
+  }
+  const reference = model.demoReference;
+  const probs = reference.images[sampleName].probs[kind];
+  const expectedTop = reference.labels[probs.indexOf(Math.max(...probs))];
+  assert.equal(results[0].label, expectedTop, `top label of ${sampleName} as the Python reference has it`);
+  assert.equal(results.length, reference.labels.length);
+  for (const { label, score } of results) {
+    const expected = probs[reference.labels.indexOf(label)];
+    assert.ok(Math.abs(score - expected) < SCORE_TOLERANCE, `${sampleName}/${label}: ${score} vs. reference ${expected}`);
+  }
+}
+
+async function setLabels(page, labels, preset, templates) {
+  await page.fill('#labels', labels.join('\n'));
+  await page.selectOption('#template-preset', preset);
+  if (templates) await page.fill('#templates', templates.join('\n'));
+}
+
+const defaultLabels = () => (model.real ? samples.map((s) => s.label).concat(['dog', 'car', 'bird', 'flower']) : model.demoReference.labels);
+
+async function screenshot(page, name) {
+  mkdirSync(artifacts, { recursive: true });
+  const file = path.join(artifacts, name);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+describe('web demo, cross-origin isolated', () => {
+  let server;
+  let browser;
+  let first; // the first classification of chelsea, compared with the offline one
+
+  before(async () => {
+    server = await startServer(['--models', model.modelsDir]);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('loads the model on more than one thread', { timeout: STEP_MS }, async () => {
+    const started = Date.now();
+    await browser.page.goto(pageUrl(server.url));
+    const shown = await waitForModel(browser.page, STEP_MS);
+    recordFigure('demo', `model_load_s(${model.real ? 'ViT-B/32' : 'tiny'},chromium)`, ((Date.now() - started) / 1000).toFixed(2));
+    assert.equal(shown.crossOriginIsolated, true, 'COOP/COEP make the page cross-origin isolated');
+    assert.equal(shown.facts.isolated, 'yes');
+    assert.ok(shown.threads > 1, `threads > 1 (got ${shown.threads})`);
+    assert.equal(shown.facts.build, 'clip-wasm-threads');
+    assert.equal(shown.facts.simd, 'yes');
+    assert.equal(shown.facts.dtype, 'f32');
+    assert.equal(shown.isolationNote, '', 'no single-thread warning');
+  });
+
+  test('classifies a sample photo like the reference, with the 7-template ensemble', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await setLabels(page, defaultLabels(), 'ensemble');
+    assert.deepEqual((await page.inputValue('#templates')).split('\n'), ENSEMBLE, 'the preset fills in the CLIP paper templates');
+    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    checkScores(shown, 'chelsea', 'ensemble');
+    for (const step of ['decode', 'image', 'text', 'total']) {
+      assert.match(shown.timings[step], /^\d+(\.\d+)? ms/, `timing of ${step} is shown`);
+    }
+    first = shown.results;
+    const ms = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#timings dd')].map((dd) => [dd.dataset.step, dd.dataset.ms])));
+    const tag = `${model.real ? 'ViT-B/32' : 'tiny'},chromium,${shown.threads}t`;
+    recordFigure('demo', `image_ms(${tag})`, ms.image);
+    recordFigure('demo', `text_ms(${tag},${defaultLabels().length * ENSEMBLE.length}_prompts)`, ms.text);
+
+    await screenshot(page, 'demo.png');
+    // The README's picture: the header and the first row of cards (image and scores), kept small.
+    const docs = path.join(repo, 'docs', 'demo.png');
+    if (!existsSync(docs) || process.env.CLIP_UPDATE_SCREENSHOT === '1') {
+      const viewport = page.viewportSize();
+      await page.setViewportSize({ width: 960, height: viewport.height });
+      const bottom = await page.evaluate(() => document.querySelector('.results-card').getBoundingClientRect().bottom + scrollY);
+      mkdirSync(path.dirname(docs), { recursive: true });
+      await page.screenshot({ path: docs, fullPage: true, clip: { x: 0, y: 0, width: 960, height: Math.ceil(bottom + 18) } });
+      await page.setViewportSize(viewport);
+    }
+  });
+
+  test('a picked file with custom templates scores like the package reference', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    if (model.real) {
+      await setLabels(page, defaultLabels(), 'single');
+      const file = path.join(repo, 'web-demo', 'samples', 'coffee.png');
+      const shown = await classifyWith(page, 'coffee.png', () => page.setInputFiles('#file', file), STEP_MS);
+      assert.equal(shown.results[0].label, 'cup of coffee');
+      return;
+    }
+    const reference = model.jsReference.models['tiny-hf'].zeroShot;
+    await setLabels(page, reference.labels, 'custom', reference.templates);
+    const shown = await classifyWith(page, 'photo.png', () => page.setInputFiles('#file', path.join(model.imagesDir, 'photo.png')), STEP_MS);
+    assert.equal(shown.results.length, reference.labels.length);
+    for (const { label, score } of shown.results) {
+      const expected = reference.probs[reference.labels.indexOf(label)];
+      assert.ok(Math.abs(score - expected) < SCORE_TOLERANCE, `photo.png/${label}: ${score} vs. reference ${expected}`);
+    }
+    const expectedTop = reference.labels[reference.probs.indexOf(Math.max(...reference.probs))];
+    assert.equal(shown.results[0].label, expectedTop);
+  });
+
+  test('works from the keyboard, and every control has a label', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+        .map((el) => el.id || el.outerHTML),
+    );
+    assert.deepEqual(unlabelled, [], 'controls without a label');
+
+    await setLabels(page, defaultLabels(), 'single');
+    await page.evaluate(() => document.activeElement?.blur());
+    let reached = null;
+    for (let i = 0; i < 25 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.dataset?.name ?? null);
+    }
+    assert.ok(reached, 'Tab reaches the sample photos');
+    const shown = await classifyWith(page, reached, () => page.keyboard.press('Enter'), STEP_MS);
+    checkScores(shown, reached, 'single');
+  });
+
+  test('fits a narrow screen', { timeout: STEP_MS }, async () => {
+    const narrow = await launchBrowser({ width: 390, height: 844 });
+    try {
+      await narrow.page.goto(pageUrl(server.url));
+      await waitForModel(narrow.page, STEP_MS);
+      await classifyWith(narrow.page, 'rocket', () => narrow.page.click('.sample[data-name="rocket"]'), STEP_MS);
+      const layout = await narrow.page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        width: window.innerWidth,
+        cards: [...document.querySelectorAll('.card')].map((card) => card.getBoundingClientRect().toJSON()),
+      }));
+      assert.ok(layout.scrollWidth <= layout.width, `no sideways scrolling (${layout.scrollWidth} > ${layout.width})`);
+      for (const card of layout.cards) assert.ok(card.right <= layout.width && card.left >= 0, 'each card fits the width');
+      const lefts = new Set(layout.cards.map((card) => Math.round(card.left)));
+      assert.equal(lefts.size, 1, 'cards stack in one column');
+      await screenshot(narrow.page, 'demo-narrow.png');
+      assert.deepEqual(narrow.problems, []);
+    } finally {
+      await narrow.close();
+    }
+  });
+
+  test('nothing but the page and model files is fetched, from the page origin only', () => {
+    const origin = new URL(server.url).origin;
+    const outside = browser.requests.filter((url) => !url.startsWith(`${origin}/`) && !/^(blob|data):/.test(url));
+    assert.deepEqual(outside, [], 'requests that left the origin');
+    assert.ok(browser.requests.some((url) => url.startsWith(`${origin}${model.url}`)), 'the model came from /models/');
+    assert.deepEqual(browser.problems, [], 'page errors');
+  });
+
+  test('works offline after the first visit (page files and model from the caches)', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await page.waitForFunction(() => document.body.dataset.offline === 'ready', undefined, { timeout: 30_000 });
+    assert.equal((await readPage(page)).cache, 'true', 'the page reports the model as cached');
+    await server.stop();
+    await page.reload();
+    const shown = await waitForModel(page, STEP_MS);
+    assert.ok(shown.threads > 1);
+    await setLabels(page, defaultLabels(), 'ensemble');
+    const again = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    checkScores(again, 'chelsea', 'ensemble');
+    assert.deepEqual(
+      again.results.map((r) => r.label),
+      first.map((r) => r.label),
+      'same ranking as online',
+    );
+  });
+});
+
+describe('web demo, served with --no-isolation', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer(['--models', model.modelsDir, '--no-isolation']);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('falls back to one thread, says so, and still classifies', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await page.goto(pageUrl(server.url));
+    const loaded = await waitForModel(page, STEP_MS);
+    assert.equal(loaded.crossOriginIsolated, false);
+    assert.equal(loaded.facts.isolated, 'no');
+    assert.equal(loaded.threads, 1);
+    assert.equal(loaded.facts.build, 'clip-wasm-simd');
+    assert.match(loaded.isolationNote, /not cross-origin isolated/);
+    assert.match(loaded.isolationNote, /one thread/);
+    assert.equal(await page.locator('#threads option[value="2"]').isDisabled().catch(() => true), true, 'more threads cannot be picked');
+
+    await setLabels(page, defaultLabels(), 'single');
+    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    checkScores(shown, 'chelsea', 'single');
+    await screenshot(page, 'demo-one-thread.png');
+    assert.deepEqual(browser.problems, []);
+  });
+});
