@@ -94,6 +94,11 @@ export interface LabelScore {
   score: number;
 }
 
+export interface MemoryStats {
+  heapBytes: number;
+  usedBytes: number;
+}
+
 /** What embedImage / embedText / similarity accept as a side of a comparison. */
 export type SimilarityInput = string | ImageInput;
 
@@ -131,8 +136,8 @@ export declare class Clip implements ClipApi {
   classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
   similarity(a: SimilarityInput | Float32Array, b: SimilarityInput | Float32Array): Promise<number>;
   dispose(): Promise<void>;
-  /** Bytes of WebAssembly memory of this model's module. */
-  heapBytes(): number;
+  /** Size of this model's WebAssembly memory, and the bytes of it in use. */
+  memory(): MemoryStats;
 }
 
 /** The default source: OpenAI's CLIP ViT-B/32 (safetensors) on the Hugging Face hub. */
@@ -148,7 +153,7 @@ export declare function load(source?: ModelSource, options?: LoadOptions): Promi
 export declare function createWorkerClip(
   source?: ModelSource,
   options?: LoadOptions,
-): Promise<ClipApi & { heapBytes(): Promise<number> }>;
+): Promise<ClipApi & { memory(): Promise<MemoryStats> }>;
 
 /** Deletes the files load() cached in the browser. Resolves to false where there is no Cache API. */
 export declare function clearCache(): Promise<boolean>;

@@ -38,7 +38,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
       .function("model", &LoaderHandle::model)
       .function("bytesConsumed", &LoaderHandle::bytes_consumed);
 
-  function("heapBytes", &heap_bytes);
+  function("memoryStats", &memory_stats);
   function("defaultTemplates", &default_templates);
   function("ensembleTemplates", &ensemble_templates);
 }

@@ -1,6 +1,7 @@
 #include "handles.h"
 
 #include <emscripten/heap.h>
+#include <malloc.h>
 
 #include <exception>
 #include <new>
@@ -225,8 +226,11 @@ val LoaderHandle::model() const {
   return model ? val(std::make_shared<ModelHandle>(std::move(model))) : val::null();
 }
 
-double heap_bytes() {
-  return static_cast<double>(emscripten_get_heap_size());
+val memory_stats() {
+  val stats = val::object();
+  stats.set("heapBytes", static_cast<double>(emscripten_get_heap_size()));
+  stats.set("usedBytes", static_cast<double>(mallinfo().uordblks));
+  return stats;
 }
 
 val default_templates() {

@@ -96,8 +96,9 @@ class LoaderHandle {
   std::vector<uint8_t> staging_;
 };
 
-// Bytes of wasm memory now: lets tests check that repeated calls do not grow the heap.
-double heap_bytes();
+// {heapBytes, usedBytes}: the size of wasm memory and the bytes malloc has handed out, so tests
+// can check that repeated calls neither grow the heap nor leak.
+val memory_stats();
 // The core's prompt templates, so the package does not keep its own copy.
 val default_templates();
 val ensemble_templates();

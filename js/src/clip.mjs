@@ -90,7 +90,13 @@ export class Clip {
   }
 
   async #embedOne(input, what) {
-    const staged = await normalizeImage(input);
+    let staged;
+    try {
+      staged = await normalizeImage(input);
+    } catch (error) {
+      error.message = `${what}: ${error.message}`;
+      throw error;
+    }
     const model = this.#model;
     if (staged.kind === 'preprocessed') {
       const size = this.#info.imageSize;
@@ -227,9 +233,9 @@ export class Clip {
     return this.#queue;
   }
 
-  /** Bytes of WebAssembly memory in use (for leak checks). */
-  heapBytes() {
-    return this.#module ? this.#module.heapBytes() : 0;
+  /** {heapBytes, usedBytes}: size of this model's WebAssembly memory, and the part in use. */
+  memory() {
+    return this.#module ? this.#module.memoryStats() : { heapBytes: 0, usedBytes: 0 };
   }
 }
 

@@ -121,8 +121,8 @@ export class WorkerClip {
     return this.#call('similarity', [a, b]);
   }
 
-  heapBytes() {
-    return this.#call('heapBytes', []);
+  memory() {
+    return this.#call('memory', []);
   }
 
   /** Frees the model and ends the worker once queued calls finish. */

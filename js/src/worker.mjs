@@ -9,7 +9,7 @@ const port = isNode ? (await import('node:worker_threads')).parentPort : null;
 
 const post = (message, transfer = []) => (port ? port.postMessage(message, transfer) : self.postMessage(message, transfer));
 
-const METHODS = new Set(['embedImage', 'embedText', 'tokenize', 'classify', 'similarity', 'heapBytes']);
+const METHODS = new Set(['embedImage', 'embedText', 'tokenize', 'classify', 'similarity', 'memory']);
 
 let clip = null;
 let loading = null; // AbortController of a load in progress

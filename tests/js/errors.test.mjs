@@ -1,0 +1,146 @@
+// Bad input gives a rejected promise with an Error that names the problem, and the model (and
+// the module under it) stays usable afterwards.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { load } from '../../js/src/index.mjs';
+import { REFERENCE, cosine, memoryFiles, modelDir, readImage, serveFixtures } from './helpers.mjs';
+
+const ref = REFERENCE.models['tiny-hf'];
+
+async function rejects(promise, pattern, what) {
+  await assert.rejects(promise, (error) => {
+    assert.ok(error instanceof Error, `${what}: rejected with ${error}, not an Error`);
+    assert.match(error.message, pattern, what);
+    return true;
+  });
+}
+
+for (const threads of [1, 2]) {
+  describe(`bad input, ${threads} thread(s)`, () => {
+    let clip;
+    before(async () => {
+      clip = await load(modelDir('tiny-hf'), { threads });
+    });
+    after(() => clip.dispose());
+
+    // After each failure the same model must still give the reference embedding.
+    async function stillWorks() {
+      const image = await clip.embedImage(readImage('photo.png'));
+      assert.ok(cosine(image, ref.images['photo.png']) >= 0.99999, 'image embedding after an error');
+      const text = await clip.embedText('a photo of a cat');
+      assert.ok(cosine(text, ref.texts['a photo of a cat']) >= 0.99999, 'text embedding after an error');
+    }
+
+    test('undecodable, truncated and empty images', async () => {
+      await rejects(clip.embedImage(readImage('notes.txt')), /embedImage: .*(not a JPEG|unrecognized|unknown)/i, 'text file');
+      await stillWorks();
+      await rejects(clip.embedImage(readImage('broken.png')), /embedImage: .*\S/, 'truncated png');
+      await stillWorks();
+      await rejects(clip.embedImage(new Uint8Array(0)), /empty/, 'empty bytes');
+      await rejects(clip.embedImage(new Blob([])), /empty/, 'empty blob');
+      await stillWorks();
+    });
+
+    test('inputs of the wrong type or shape', async () => {
+      await rejects(clip.embedImage(42), /embedImage: unsupported image input \(number\)/, 'number');
+      await rejects(clip.embedImage('photo.png'), /unsupported image input \(string\)/, 'string');
+      await rejects(clip.embedImage(null), /unsupported image input \(null\)/, 'null');
+      await rejects(clip.embedImage({ data: new Uint8Array(10), width: 2, height: 2 }), /10 bytes do not fit 2x2/, 'pixel count');
+      await rejects(clip.embedImage({ data: [1, 2, 3], width: 1, height: 1 }), /Uint8Array/, 'plain array pixels');
+      await rejects(clip.embedImage({ data: new Uint8Array(4), width: 0, height: 4 }), /positive integers/, 'zero width');
+      await rejects(clip.embedImage(new Float32Array(7)), /3x32x32 = 3072 floats, got 7/, 'preprocessed size');
+      await rejects(clip.embedImage([]), /empty/, 'empty batch');
+      await rejects(clip.embedImage([readImage('photo.png'), 5]), /image 1: unsupported/, 'bad batch item');
+      await rejects(clip.embedText(42), /embedText: expected a string, got number/, 'text number');
+      await rejects(clip.embedText([]), /empty/, 'empty text batch');
+      await rejects(clip.tokenize(null), /tokenize: expected a string, got null/, 'tokenize null');
+      await rejects(clip.similarity([1], 'x'), /expected one input/, 'similarity array');
+      await stillWorks();
+    });
+
+    test('classify with bad labels or templates', async () => {
+      const image = readImage('photo.png');
+      await rejects(clip.classify(image, []), /labels must be a non-empty array/, 'empty labels');
+      await rejects(clip.classify(image, 'cat,dog'), /labels must be a non-empty array/, 'labels string');
+      await rejects(clip.classify(image, ['cat', '']), /label 1 must be a non-empty string/, 'empty label');
+      await rejects(clip.classify(image, ['cat'], { templates: ['no placeholder'] }), /no \{\} for the label/, 'template');
+      await rejects(clip.classify(image, ['cat'], { templates: [] }), /templates must be/, 'no templates');
+      await rejects(clip.classify(readImage('notes.txt'), ['cat', 'dog']), /classify: /, 'bad image');
+      await stillWorks();
+    });
+  });
+}
+
+describe('bad models', () => {
+  let server;
+  before(async () => {
+    const body = readFileSync(`${modelDir('tiny-hf')}/model.safetensors`);
+    server = await serveFixtures({
+      // Announces the whole file, sends half, then drops the connection.
+      '/cut/model.safetensors': (req, res) => {
+        res.writeHead(200, { 'Content-Length': body.length });
+        res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+      },
+      '/cut/config.json': (req, res) => res.end(readFileSync(`${modelDir('tiny-hf')}/config.json`)),
+      '/broken/config.json': (req, res) => res.writeHead(500).end('server error'),
+    });
+  });
+  after(() => server.close());
+
+  test('a model cut short mid-stream (in memory)', async () => {
+    const files = memoryFiles('tiny-hf');
+    const bytes = files['model.safetensors'];
+    for (const cut of [4, 100, bytes.length >> 1, bytes.length - 1]) {
+      files['model.safetensors'] = bytes.subarray(0, cut);
+      await rejects(load(files, { threads: 1 }), /model\.safetensors: .*(ended|short|truncated|before|end of the file)/i, `cut at ${cut}`);
+    }
+  });
+
+  test('a model cut short mid-stream (HTTP)', async () => {
+    await rejects(load(`${server.url}/cut/`, { threads: 1 }), /\S/, 'dropped connection');
+  });
+
+  test('a missing tensor is named', async () => {
+    await rejects(load(modelDir('tiny-missing'), { threads: 1 }), /text_projection\.weight/, 'missing tensor');
+  });
+
+  test('no weights, garbage weights, HTTP errors', async () => {
+    await rejects(load(modelDir('no-such-model'), { threads: 1 }), /no model\.safetensors or open_clip_model\.safetensors/, 'no dir');
+    const garbage = { 'model.safetensors': new Uint8Array(64).fill(7) };
+    await rejects(load(garbage, { threads: 1 }), /model\.safetensors: .*header/i, 'garbage');
+    await rejects(load(`${server.url}/broken/`, { threads: 1 }), /HTTP 500/, 'server error');
+    await rejects(load(`${server.url}/nothing-here/`, { threads: 1 }), /no model\.safetensors/, '404s');
+  });
+
+  test('bad options', async () => {
+    await rejects(load(modelDir('tiny-hf'), { dtype: 'f64' }), /dtype must be one of f32, f16, q8/, 'dtype');
+    await rejects(load(modelDir('tiny-hf'), { dtype: 'f16', threads: 1 }), /dtype 'f16' is not supported/, 'f16');
+    await rejects(load(modelDir('tiny-hf'), { threads: 0 }), /threads must be a whole number >= 1/, 'threads 0');
+    await rejects(load(modelDir('tiny-hf'), { threads: 1.5 }), /threads must be/, 'threads 1.5');
+    await rejects(load(42), /model source must be/, 'source number');
+  });
+
+  test('an aborted load rejects with the abort reason', async () => {
+    const controller = new AbortController();
+    const onProgress = (e) => {
+      if (e.file === 'model.safetensors' && e.status === 'progress') controller.abort(new Error('stop here'));
+    };
+    const files = memoryFiles('tiny-hf');
+    files['model.safetensors'] = new Blob([files['model.safetensors']]); // streamed in pieces
+    await rejects(load(files, { threads: 1, signal: controller.signal, onProgress }), /stop here/, 'abort');
+    const aborted = AbortSignal.abort();
+    await assert.rejects(load(modelDir('tiny-hf'), { signal: aborted }), { name: 'AbortError' });
+  });
+
+  test('a disposed model rejects calls', async () => {
+    const clip = await load(modelDir('tiny-hf'), { threads: 2 });
+    const pending = clip.embedText('queued before dispose');
+    await clip.dispose();
+    assert.equal((await pending).length, 16, 'calls queued before dispose finish');
+    await rejects(clip.embedText('x'), /disposed/, 'after dispose');
+    await clip.dispose(); // twice is harmless
+  });
+});
