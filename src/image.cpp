@@ -2,6 +2,7 @@
 // the way PIL's convert('RGB') produces it.
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -21,6 +22,12 @@
 #define STBI_ONLY_GIF
 #define STBI_NO_STDIO
 #define STBI_NO_SIMD
+// Zeroed allocations: nothing a corrupt file leaves undecoded can expose old heap contents, and
+// the decode of a given input is deterministic. Asserts off: corrupt input must never abort.
+#define STBI_MALLOC(size) std::calloc(1, size)
+#define STBI_REALLOC(pointer, size) std::realloc(pointer, size)
+#define STBI_FREE(pointer) std::free(pointer)
+#define STBI_ASSERT(condition) ((void)0)
 #define stbi__idct_block(...) stbi__idct_block_replaced(__VA_ARGS__)
 #define stbi__resample_row_hv_2(...) stbi__resample_row_hv_2_replaced(__VA_ARGS__)
 #define stbi__resample_row_h_2(...) stbi__resample_row_h_2_replaced(__VA_ARGS__)
@@ -124,6 +131,72 @@ int64_t read_be32(const uint8_t* p) {
   return (int64_t{p[0]} << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
 }
 
+// Debian's stb_image is 2.27, whose JPEG decoder trusts its Huffman tables (upstream 2.28 added
+// the checks): a DHT declaring more than 256 codes overruns the table, a DC symbol above 15
+// indexes past a bit-mask table, and a scan using a table no DHT defined reads uninitialized
+// memory as lookup indices. So before stb parses anything, the segments are walked the way stb
+// walks them (by length; bytes between segments skipped one at a time; after SOS, entropy-coded
+// data up to the first marker that is neither a stuffed FF nor RSTn) and such files refused.
+void check_jpeg_for_stb(const uint8_t* bytes, size_t size) {
+  const auto at = [&](size_t i) -> unsigned { return i < size ? bytes[i] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table id]
+  bool progressive = false;
+  size_t pos = 2;  // after SOI
+  while (pos + 1 < size) {
+    if (bytes[pos] != 0xFF) {
+      ++pos;
+      continue;
+    }
+    while (pos < size && bytes[pos] == 0xFF) ++pos;
+    if (pos >= size) return;
+    const unsigned marker = bytes[pos++];
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
+    if (marker == 0xD9) return;  // EOI
+    const size_t length = (at(pos) << 8) | at(pos + 1);
+    if (marker == 0xC2) progressive = true;
+    if (marker == 0xC4) {  // DHT: tables (class/id, 16 code counts, symbols) until length runs out
+      size_t table = pos + 2;
+      for (long left = static_cast<long>(length) - 2; left > 0 && table < size;) {
+        const unsigned table_class = at(table) >> 4, id = at(table) & 15;
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += at(table + i);
+        if (table_class > 1 || id > 3) fail("decode_image: corrupt JPEG (bad Huffman table id)");
+        if (codes > 256) {
+          fail("decode_image: corrupt JPEG (Huffman table with ", codes, " codes, at most 256)");
+        }
+        for (size_t i = 0; table_class == 0 && i < codes; ++i) {
+          if (at(table + 17 + i) > 15) {
+            fail("decode_image: corrupt JPEG (DC Huffman symbol ", at(table + 17 + i), ")");
+          }
+        }
+        defined[table_class][id] = true;
+        table += 17 + codes;
+        left -= static_cast<long>(17 + codes);
+      }
+    }
+    if (marker == 0xDA) {  // SOS: which tables the scan decodes with
+      const size_t count = at(pos + 2);
+      const unsigned spectral_start = at(pos + 3 + 2 * count);
+      const unsigned approx_high = at(pos + 5 + 2 * count) >> 4;
+      const bool uses_dc = !progressive || (spectral_start == 0 && approx_high == 0);
+      const bool uses_ac = !progressive || spectral_start != 0;
+      for (size_t c = 0; c < count; ++c) {
+        const unsigned dc = at(pos + 4 + 2 * c) >> 4, ac = at(pos + 4 + 2 * c) & 15;
+        if ((uses_dc && dc < 4 && !defined[0][dc]) || (uses_ac && ac < 4 && !defined[1][ac])) {
+          fail("decode_image: unsupported JPEG (a scan uses a Huffman table it never defines)");
+        }
+      }
+    }
+    pos += length;
+    if (marker == 0xDA) {  // skip the entropy-coded data
+      while (pos + 1 < size && !(bytes[pos] == 0xFF && bytes[pos + 1] != 0x00 &&
+                                 !(bytes[pos + 1] >= 0xD0 && bytes[pos + 1] <= 0xD7))) {
+        ++pos;
+      }
+    }
+  }
+}
+
 void check_dimensions(const char* where, int64_t width, int64_t height, const ImageLimits& limits) {
   if (width <= 0 || height <= 0) fail(where, ": zero-size image (", width, "x", height, ")");
   if (width > limits.max_side || height > limits.max_side) {
@@ -153,6 +226,8 @@ RgbImage decode_image(const uint8_t* bytes, size_t size, const ImageLimits& limi
   }
   const char* name = format_name(format);
   const int length = static_cast<int>(size);
+
+  if (format == Format::kJpeg) check_jpeg_for_stb(bytes, size);
 
   // Header only: the dimensions are judged before the decoder allocates anything for pixels.
   // A PNG's IHDR sits at a fixed place; it is read here first because stb's PNG header reader

@@ -348,6 +348,30 @@ TEST(ImageDecode, CorruptPixelData) {
   expect_error([&] { decode_string(make_png(8, 8, 8, 2, rows)); }, "cannot decode 8x8 PNG");
 }
 
+TEST(ImageDecode, UnsafeJpegHuffmanTablesAreRefused) {
+  // Files that make Debian's stb_image 2.27 read or write out of bounds (see image.cpp).
+  const std::string jpeg = read_file(fixture_path("preprocess/images/jpeg_q90_640x480.jpg"));
+  const size_t dht = jpeg.find("\xff\xc4");
+  ASSERT_NE(dht, std::string::npos);
+  ASSERT_EQ(jpeg[dht + 4], 0x00);  // first table: DC, id 0 (libjpeg writes it first)
+  ASSERT_NO_THROW(decode_string(jpeg));
+
+  std::string too_many_codes = jpeg;
+  too_many_codes[dht + 4 + 16] = '\xff';  // 255 more 16-bit codes
+  expect_error([&] { decode_string(too_many_codes); }, "Huffman table with");
+
+  std::string bad_dc_symbol = jpeg;
+  bad_dc_symbol[dht + 4 + 17] = '\x20';
+  expect_error([&] { decode_string(bad_dc_symbol); }, "DC Huffman symbol 32");
+
+  std::string no_tables = jpeg;  // every DHT turned into a comment
+  for (size_t at = no_tables.find("\xff\xc4"); at != std::string::npos;
+       at = no_tables.find("\xff\xc4", at + 2)) {
+    no_tables[at + 1] = '\xfe';
+  }
+  expect_error([&] { decode_string(no_tables); }, "never defines");
+}
+
 TEST(ImageDecode, DimensionLimitsCheckedBeforeDecoding) {
   // Only a header claiming 100000x100000 (30 GB of RGB): no pixel data follows, so reaching
   // the decoder would report a data error; the limit must fire first.
