@@ -8,14 +8,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CLIP_FIXTURES=${CLIP_FIXTURES:-build/native/fixtures}
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+quiet() {  # quiet COMMAND...: no output unless it fails
+  if ! "$@" >"$log" 2>&1; then
+    echo "test-browser: $* failed:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+}
+
 scripts/setup.sh
 # playwright-core drives Debian's Chromium; it normally comes from the root package.json.
 if [ ! -f node_modules/playwright-core/package.json ]; then
-  npm install --no-save --no-audit --no-fund --loglevel=error playwright-core@1.65.1
+  quiet npm install --no-save --no-audit --no-fund --loglevel=error playwright-core@1.65.1
 fi
-scripts/build-wasm.sh "${CLIP_WASM_BUILD_PREFIX:-}" >/dev/null
+quiet scripts/build-wasm.sh "${CLIP_WASM_BUILD_PREFIX:-}"
 scripts/make-fixtures.sh "$CLIP_FIXTURES"
-python3 tools/copy_sample_images.py >/dev/null
-.venv/bin/python tools/ref_demo_zero_shot.py "$CLIP_FIXTURES" >/dev/null
+quiet python3 tools/copy_sample_images.py
+quiet .venv/bin/python tools/ref_demo_zero_shot.py "$CLIP_FIXTURES"
 
 node --test tests/browser/

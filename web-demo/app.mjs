@@ -403,6 +403,7 @@ async function loadModel() {
   previous?.dispose().catch(() => {});
   showError(null);
   setState('loading');
+  document.body.dataset.model = 'loading';
 
   const base = modelBase();
   const threadsValue = $('threads').value;
@@ -507,6 +508,12 @@ async function setUpModel() {
     event.preventDefault();
     loadModel();
   });
+  // Another dtype or thread count takes a new load; do it at once when a model is in use.
+  for (const select of [$('dtype'), $('threads')]) {
+    select.addEventListener('change', () => {
+      if (state.clip || state.loading) loadModel();
+    });
+  }
   $('clear-cache').addEventListener('click', async () => {
     await clearCache();
     await showCacheStatus(modelBase());

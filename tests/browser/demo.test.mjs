@@ -25,6 +25,7 @@ import {
 const model = testModel();
 const STEP_MS = model.real ? 300_000 : 60_000; // ViT-B/32 in f32 on two cores vs. a 6 MB model
 const SCORE_TOLERANCE = 1e-4; // observed ~1e-8 against PyTorch; 1e-4 still tells the photos apart
+const Q8_TOLERANCE = 0.02; // int8 weights: observed ~1e-3 from the f32 scores on the tiny model
 const ENSEMBLE = [
   'itap of a {}.',
   'a bad photo of the {}.',
@@ -176,6 +177,29 @@ describe('web demo, cross-origin isolated', () => {
     assert.ok(reached, 'Tab reaches the sample photos');
     const shown = await classifyWith(page, reached, () => page.keyboard.press('Enter'), STEP_MS);
     checkScores(shown, reached, 'single');
+  });
+
+  test('switching to int8 weights reloads the model, with scores close to f32', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await page.selectOption('#dtype', 'q8');
+    const loaded = await waitForModel(page, STEP_MS);
+    assert.equal(loaded.facts.dtype, 'q8');
+    assert.ok(loaded.threads > 1);
+    await setLabels(page, defaultLabels(), 'single');
+    const shown = await classifyWith(page, 'coffee', () => page.click('.sample[data-name="coffee"]'), STEP_MS);
+    if (model.real) {
+      assert.equal(shown.results[0].label, 'cup of coffee');
+    } else {
+      const { labels, images } = model.demoReference;
+      const probs = images.coffee.probs.single;
+      assert.equal(shown.results[0].label, labels[probs.indexOf(Math.max(...probs))]);
+      for (const { label, score } of shown.results) {
+        const expected = probs[labels.indexOf(label)];
+        assert.ok(Math.abs(score - expected) < Q8_TOLERANCE, `q8 coffee/${label}: ${score} vs. f32 reference ${expected}`);
+      }
+    }
+    await page.selectOption('#dtype', 'f32');
+    assert.equal((await waitForModel(page, STEP_MS)).facts.dtype, 'f32');
   });
 
   test('fits a narrow screen', { timeout: STEP_MS }, async () => {
