@@ -12,6 +12,21 @@
 
 namespace clip::kernels {
 
+// One pair of k: acc[i] += a[i, k] * w[k, 0..8) + a[i, k+1] * w[k+1, 0..8), in int32.
+template <int MR>
+inline void q8_gemm_step(v128_t (&acc)[MR][2], const int16_t* const (&a_row)[MR], size_t k,
+                         const int8_t* w) {
+  // Columns 0..3 and 4..7, each as four (w[c, k], w[c, k+1]) int16 pairs.
+  const v128_t b_lo = wasm_i16x8_load8x8(w);
+  const v128_t b_hi = wasm_i16x8_load8x8(w + 8);
+  CLIP_UNROLL_ROWS
+  for (int i = 0; i < MR; ++i) {
+    const v128_t va = wasm_v128_load32_splat(a_row[i] + k);  // (a[k], a[k+1]) x 4
+    acc[i][0] = wasm_i32x4_add(acc[i][0], wasm_i32x4_dot_i16x8(va, b_lo));
+    acc[i][1] = wasm_i32x4_add(acc[i][1], wasm_i32x4_dot_i16x8(va, b_hi));
+  }
+}
+
 // Rows past mr alias the last real row (see f32_gemm_mx8).
 template <int MR>
 inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
@@ -20,6 +35,7 @@ inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_
   const int16_t* a_row[MR];
   float* c_row[MR];
   v128_t row_scale[MR];
+  CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) {
     const size_t r = static_cast<size_t>(i) < mr ? i : mr - 1;
     a_row[i] = a + r * a_stride;
@@ -33,19 +49,28 @@ inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_
     const v128_t scale_hi = wasm_v128_load(w + 48);
     w += 64;
     v128_t acc[MR][2];
+    CLIP_UNROLL_ROWS
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = wasm_i32x4_splat(0);
-    for (size_t k = 0; k < kc; k += 2) {
-      // Columns 0..3 and 4..7, each as four (w[c, k], w[c, k+1]) int16 pairs.
-      const v128_t b_lo = wasm_i16x8_load8x8(w);
-      const v128_t b_hi = wasm_i16x8_load8x8(w + 8);
-      w += 16;
-      for (int i = 0; i < MR; ++i) {
-        const v128_t va = wasm_v128_load32_splat(a_row[i] + k);  // (a[k], a[k+1]) x 4
-        acc[i][0] = wasm_i32x4_add(acc[i][0], wasm_i32x4_dot_i16x8(va, b_lo));
-        acc[i][1] = wasm_i32x4_add(acc[i][1], wasm_i32x4_dot_i16x8(va, b_hi));
+    // Unrolled by 4 pair steps, each in a basic block of its own (see f32_gemm_mx8).
+    if (kc != 0) {
+      size_t k = 0;
+      for (;;) {
+        q8_gemm_step<MR>(acc, a_row, k, w);
+        w += 16;
+        if ((k += 2) >= kc) break;
+        q8_gemm_step<MR>(acc, a_row, k, w);
+        w += 16;
+        if ((k += 2) >= kc) break;
+        q8_gemm_step<MR>(acc, a_row, k, w);
+        w += 16;
+        if ((k += 2) >= kc) break;
+        q8_gemm_step<MR>(acc, a_row, k, w);
+        w += 16;
+        if ((k += 2) >= kc) break;
       }
     }
     v128_t out[MR][2];
+    CLIP_UNROLL_ROWS
     for (int i = 0; i < MR; ++i) {
       const v128_t s_lo = wasm_f32x4_mul(row_scale[i], scale_lo);
       const v128_t s_hi = wasm_f32x4_mul(row_scale[i], scale_hi);
@@ -59,6 +84,7 @@ inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_
       }
     }
     if (nc >= 8) {
+      CLIP_UNROLL_ROWS
       for (int i = 0; i < MR; ++i) {
         wasm_v128_store(c_row[i], out[i][0]);
         wasm_v128_store(c_row[i] + 4, out[i][1]);
@@ -67,6 +93,7 @@ inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_
       nc -= 8;
       if (nc == 0) return;
     } else {
+      CLIP_UNROLL_ROWS
       for (int i = 0; i < MR; ++i) store_f32_partial(c_row[i], nc, out[i][0], out[i][1]);
       return;
     }

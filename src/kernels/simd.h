@@ -11,3 +11,8 @@
 #endif
 #include <simde/wasm/simd128.h>
 #endif
+
+// Fully unrolls a loop over the rows of a register tile. Without it, a loop whose body is large
+// (an activation) stays a loop, and the accumulator array it indexes is kept in memory instead
+// of registers. Clang and GCC both read this pragma.
+#define CLIP_UNROLL_ROWS _Pragma("GCC unroll 16")

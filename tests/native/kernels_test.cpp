@@ -214,7 +214,7 @@ TEST(Q8Gemm, WorstCaseDepthDoesNotOverflow) {
     if (k % 2) q[k] = 0;
     const float scale = 1.f / static_cast<float>(qmax);
     std::vector<float> y(n);
-    kernels::q8_gemm_6x8__wasmsimd(1, n, q_len, q.data(), q_len, &scale, packed.data(), y.data(), n,
+    kernels::q8_gemm_4x8__wasmsimd(1, n, q_len, q.data(), q_len, &scale, packed.data(), y.data(), n,
                                    Activation::none);
     for (float v : y) EXPECT_NEAR(v, static_cast<double>(k), 1e-3 * k) << "k=" << k;
   }
