@@ -526,7 +526,7 @@ async function setUpModel() {
     loadModel();
   } else {
     await showCacheStatus(base);
-    $('load-status').textContent = 'Press "Load model" to download it (once)';
+    $('load-status').textContent = 'Press "Load model" to download it once (about 600 MB in f32).';
   }
 }
 

@@ -179,6 +179,53 @@ describe('web demo, cross-origin isolated', () => {
     checkScores(shown, reached, 'single');
   });
 
+  test('takes images by drag and drop, by paste and from the webcam', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await setLabels(page, defaultLabels(), 'single');
+    // A File with the astronaut photo's bytes, delivered the way a drop or a paste delivers it.
+    const deliver = (kind, name) =>
+      page.evaluate(
+        async ({ kind, name }) => {
+          const bytes = await (await fetch('samples/astronaut.png')).blob();
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], name, { type: 'image/png' }));
+          if (kind === 'drop') {
+            document.getElementById('dropzone').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+          } else {
+            document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+          }
+        },
+        { kind, name },
+      );
+    for (const kind of ['drop', 'paste']) {
+      const name = `${kind}ped.png`;
+      const shown = await classifyWith(page, name, () => deliver(kind, name), STEP_MS);
+      checkScores(shown, 'astronaut', 'single');
+    }
+
+    await page.click('#camera-start');
+    await page.locator('#camera-snap').waitFor({ state: 'visible', timeout: 10_000 });
+    const shown = await classifyWith(page, 'webcam snapshot', () => page.click('#camera-snap'), STEP_MS);
+    assert.ok(Math.abs(shown.results.reduce((total, r) => total + r.score, 0) - 1) < 1e-5);
+    assert.equal(await page.locator('#camera-start').isVisible(), true, 'the camera is released after the snapshot');
+  });
+
+  test('a model that cannot be loaded is reported on the page', { timeout: STEP_MS }, async () => {
+    const { page } = browser;
+    await page.fill('#model-url', '/models/no-such-model/');
+    await page.click('#load');
+    await page.waitForFunction(() => document.body.dataset.state === 'error', undefined, { timeout: STEP_MS });
+    const shown = await readPage(page);
+    assert.match(shown.error, /no-such-model/);
+    assert.equal(await page.isDisabled('#classify'), true);
+    browser.problems.length = 0; // the failed load is logged to the console on purpose
+
+    await page.fill('#model-url', model.url);
+    await page.click('#load');
+    await waitForModel(page, STEP_MS);
+    assert.equal(await page.isDisabled('#classify'), false);
+  });
+
   test('switching to int8 weights reloads the model, with scores close to f32', { timeout: STEP_MS }, async () => {
     const { page } = browser;
     await page.selectOption('#dtype', 'q8');

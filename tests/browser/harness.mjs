@@ -22,6 +22,9 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // A synthetic camera, granted without a prompt, for the webcam snapshot.
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
 ];
 
 function readJson(file, hint) {
