@@ -105,8 +105,11 @@ function progressBar(quiet) {
       stream.write(`${line}\n`);
     }
   };
+  // Only files worth watching: the weights, and anything over 1 MB (vocab.json).
+  const shown = (e) => e.file.endsWith('.safetensors') || (e.total ?? 0) > 1e6;
   return {
     onProgress(e) {
+      if (e.status === 'ready' || !shown(e)) return;
       if (e.status === 'progress') {
         const now = Date.now();
         if (now - last > 100 && e.loaded < e.total) {
