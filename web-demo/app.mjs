@@ -15,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const DEFAULT_LABELS = ['cat', 'dog', 'cup of coffee', 'astronaut', 'rocket', 'car', 'bird', 'flower'];
 const WEIGHT_FILES = ['model.safetensors', 'open_clip_model.safetensors'];
+const TEXT_CACHE_SIZE = 16; // label sets whose embeddings are kept
 
 const state = {
   clip: null,
@@ -297,11 +298,14 @@ async function classify() {
   state.again = false;
   setState('classifying');
   showError(null);
+  const clip = state.clip;
+  const image = state.image;
+  // A result of a model or image that was replaced meanwhile is dropped, never cached.
+  const current = () => state.clip === clip && state.image === image;
   try {
     const labels = parseLines($('labels').value);
     const templates = parseTemplates($('templates').value);
     const started = performance.now();
-    const clip = state.clip;
 
     const key = JSON.stringify([labels, templates]);
     let textMs = null;
@@ -311,20 +315,23 @@ async function classify() {
       const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', label)));
       labelsEmbedded = labelEmbeddings(await clip.embedText(prompts), labels.length, templates.length);
       textMs = performance.now() - t0;
-      state.text.set(key, labelsEmbedded);
+      if (state.clip === clip) {
+        if (state.text.size >= TEXT_CACHE_SIZE) state.text.delete(state.text.keys().next().value);
+        state.text.set(key, labelsEmbedded);
+      }
     }
 
     let imageMs = null;
-    const image = state.image;
-    if (!state.imageEmbedding) {
+    let embedding = state.imageEmbedding;
+    if (!embedding) {
       const t0 = performance.now();
-      const embedding = await clip.embedImage(image.pixels);
+      embedding = await clip.embedImage(image.pixels);
       imageMs = performance.now() - t0;
-      if (state.image === image) state.imageEmbedding = embedding;
+      if (current()) state.imageEmbedding = embedding;
     }
+    if (!current()) return; // the finally block runs the newer request
 
-    const ranked = zeroShot(state.imageEmbedding, labelsEmbedded, labels, clip.info.logitScale);
-    showResults(ranked);
+    showResults(zeroShot(embedding, labelsEmbedded, labels, clip.info.logitScale));
     const prompts = labels.length * templates.length;
     setTiming('text', textMs, textMs === null ? 'cached' : `(${prompts} prompt${prompts === 1 ? '' : 's'})`);
     setTiming('image', imageMs, imageMs === null ? 'cached' : '');
@@ -332,10 +339,10 @@ async function classify() {
     document.body.dataset.image = image.name;
     setState('done');
   } catch (error) {
-    showError(error);
+    if (state.clip === clip) showError(error); // else: the model was replaced mid-call
   } finally {
     state.running = false;
-    if (state.again) classifySoon(0);
+    if (state.again || (state.clip && state.clip !== clip) || state.image !== image) classifySoon(0);
   }
 }
 
