@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "model-loader.h"
 #include "ops.h"
 #include "test-support.h"
 #include "thread-pool.h"
@@ -449,6 +451,50 @@ TEST(Attention, MatchesReferenceCausalAndNot) {
   }
   test::record_figure("kernels", "attention_max_abs_error", worst);
   EXPECT_LT(worst, 2e-5);  // values are in [-1, 1]
+}
+
+// ---- int8 weights, whole model ----
+
+// Image and text embeddings of the ViT-B/32-shaped checkpoint with q8 weights against the same
+// checkpoint in f32: the fidelity the int8 path promises.
+TEST(Q8Fidelity, VitB32EmbeddingsStayCloseToF32) {
+  const std::string dir = test::fixture_path("models/vit-b-32-hf");
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<uint8_t>>> ref;
+  read_safetensors_file(
+      dir + "/reference.safetensors", [](const SafetensorsHeader&) {},
+      [&](const TensorInfo& info, const uint8_t* data) {
+        ref[info.name] = {info.shape, std::vector<uint8_t>(data, data + (info.end - info.begin))};
+      });
+  const auto f32 = load_model_dir(dir, {WeightFormat::f32, 2});
+  const auto q8 = load_model_dir(dir, {WeightFormat::q8, 2});
+  EXPECT_LT(q8->weight_bytes(), f32->weight_bytes() / 2);
+  const int dim = f32->config().embed_dim;
+  auto cosine_of = [dim](const float* a, const float* b) {
+    double dot = 0;
+    for (int i = 0; i < dim; ++i) dot += double(a[i]) * b[i];  // both are unit vectors
+    return dot;
+  };
+  double image_min = 1, text_min = 1;
+  const auto& [pixel_shape, pixel_bytes] = ref.at("pixel_values");
+  const auto* pixels = reinterpret_cast<const float*>(pixel_bytes.data());
+  const int batch = static_cast<int>(pixel_shape[0]);
+  const auto a = f32->embed_images(pixels, batch), b = q8->embed_images(pixels, batch);
+  for (int i = 0; i < batch; ++i) {
+    image_min = std::min(image_min, cosine_of(a.data() + i * dim, b.data() + i * dim));
+  }
+  const auto& [id_shape, id_bytes] = ref.at("input_ids");
+  const auto* ids = reinterpret_cast<const int32_t*>(id_bytes.data());
+  const auto* lengths = reinterpret_cast<const int32_t*>(ref.at("lengths").second.data());
+  for (int64_t t = 0; t < id_shape[0]; ++t) {
+    const int32_t* row = ids + t * id_shape[1];
+    const std::vector<int32_t> tokens(row, row + lengths[t]);
+    text_min = std::min(text_min,
+                        cosine_of(f32->embed_text(tokens).data(), q8->embed_text(tokens).data()));
+  }
+  test::record_figure("kernels", "q8_vs_f32_vit_b32_image_cos_min", image_min);
+  test::record_figure("kernels", "q8_vs_f32_vit_b32_text_cos_min", text_min);
+  EXPECT_GE(image_min, 0.995);
+  EXPECT_GE(text_min, 0.995);
 }
 
 // ---- thread pool ----
