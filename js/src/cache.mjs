@@ -11,17 +11,20 @@ function isAbort(error, signal) {
 }
 
 // Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS.
-function storeWhileReading(store, url, response) {
+// The cache write is pushed onto `writes` so the caller can wait for it.
+function storeWhileReading(store, url, response, writes) {
   const [forCaller, forCache] = response.body.tee();
   const headers = new Headers(response.headers);
-  store.put(url, new Response(forCache, { status: 200, headers })).catch(() => {
+  const write = store.put(url, new Response(forCache, { status: 200, headers })).catch(() => {
     // A failed or cut-short download never becomes a cache entry.
   });
+  writes?.push(write);
   return new Response(forCaller, { status: response.status, statusText: response.statusText, headers });
 }
 
-// fetch(url), through the cache when `useCache` is set and the Cache API exists.
-export async function cachedFetch(url, { useCache, signal }) {
+// fetch(url), through the cache when `useCache` is set and the Cache API exists. Cache writes
+// still in progress when the response is returned are pushed onto `writes`.
+export async function cachedFetch(url, { useCache, signal, writes }) {
   if (!useCache || !cacheAvailable()) return fetch(url, { signal });
   const store = await caches.open(CACHE_NAME);
   const cached = await store.match(url);
@@ -37,11 +40,11 @@ export async function cachedFetch(url, { useCache, signal }) {
     }
     if (fresh.status === 304) return cached;
     if (!fresh.ok || !fresh.body) return fresh.ok ? fresh : cached;
-    return storeWhileReading(store, url, fresh);
+    return storeWhileReading(store, url, fresh, writes);
   }
   const response = await fetch(url, { signal });
   if (!response.ok || !response.body) return response;
-  return storeWhileReading(store, url, response);
+  return storeWhileReading(store, url, response, writes);
 }
 
 // Removes every file this package cached. Resolves to false where there is no Cache API (Node).

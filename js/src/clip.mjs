@@ -341,6 +341,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
     weights = await openWeights(files, layout.weights);
     loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
     await streamWeights(loader, weights, progress, signal);
+    await files.settled(); // downloads are in the browser cache before load() resolves
     model = loader.model();
     if (!model) throw new Error('load: the weights file had no header');
     loader.delete();

@@ -21,7 +21,12 @@ function toBytes(value, name) {
 class UrlSource {
   constructor(base, { cache, signal }) {
     this.base = base.endsWith('/') ? base : `${base}/`;
-    this.options = { useCache: cache, signal };
+    this.options = { useCache: cache, signal, writes: [] };
+  }
+
+  // Resolves once every cache write started so far has finished.
+  settled() {
+    return Promise.all(this.options.writes);
   }
 
   describe(name) {
@@ -74,6 +79,10 @@ class DirectorySource {
     return `${this.dir.replace(/[\\/]+$/, '')}/${name}`;
   }
 
+  settled() {
+    return Promise.resolve();
+  }
+
   async read(name) {
     const { readFile } = await import('node:fs/promises');
     try {
@@ -110,6 +119,10 @@ class MemorySource {
 
   describe(name) {
     return name;
+  }
+
+  settled() {
+    return Promise.resolve();
   }
 
   async read(name) {
