@@ -31,15 +31,24 @@ size_t chunk_panels(size_t panel_bytes, size_t panels) {
   return std::clamp<size_t>(kChunkBytes / std::max<size_t>(panel_bytes, 1), 1, panels);
 }
 
+// Below this many multiply-adds (~20 us on one core) waking a sleeping worker costs more than
+// it saves, so the calling thread does the work alone.
+constexpr double kMinParallelMacs = 1 << 19;
+
+ThreadPool* pool_for(double macs, ThreadPool* pool) {
+  return macs < kMinParallelMacs ? nullptr : pool;
+}
+
 // Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
-// whole [rows, out] output, chunk by chunk, spread over the pool.
+// whole [rows, out] output of a GEMM of depth k, chunk by chunk, spread over the pool.
 template <typename Tile>
-void for_each_gemm_tile(size_t rows, size_t out, size_t panel_bytes, ThreadPool* pool,
+void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, ThreadPool* pool,
                         const Tile& tile) {
   const RowTiles row_tiles(rows);
   const size_t panels = kernels::gemm_panels(out);
   const size_t per_chunk = chunk_panels(panel_bytes, panels);
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
+  pool = pool_for(static_cast<double>(rows) * out * k, pool);
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
     const size_t chunk = task / row_tiles.count;
     const size_t t = task % row_tiles.count;
@@ -77,7 +86,7 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
   const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
   if (format_ == WeightFormat::f32) {
     const size_t panel_floats = kernels::kPanel * (1 + in);
-    for_each_gemm_tile(rows, out, panel_floats * sizeof(float), pool,
+    for_each_gemm_tile(rows, out, in, panel_floats * sizeof(float), pool,
                        [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
                          kernels::f32_gemm_kernel(mr)(mr, nc, in, x + r * in, in,
                                                       packed_f32_.data() + panel * panel_floats,
@@ -97,7 +106,7 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
   const int16_t* a = quantized.data();
   const float* a_scale = row_scale.data();
   const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
-  for_each_gemm_tile(rows, out, panel_bytes, pool,
+  for_each_gemm_tile(rows, out, in, panel_bytes, pool,
                      [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
                        kernels::q8_gemm_kernel(mr)(mr, nc, q_len, a + r * q_len, q_len, a_scale + r,
                                                    packed_q8_.data() + panel * panel_bytes,
@@ -126,7 +135,8 @@ void multi_head_attention(const float* q, const float* k, const float* v, int to
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   // One task per head. Per head, both products run on the GEMM kernels: K_h is packed as the
   // "weights" of scores = Q_h · K_h^T, and V_h as those of out_h = P · V_h.
-  parallel_for(pool, static_cast<size_t>(heads), [&](size_t h) {
+  const double macs = 2.0 * heads * static_cast<double>(n) * n * dim;  // QK^T and PV
+  parallel_for(pool_for(macs, pool), static_cast<size_t>(heads), [&](size_t h) {
     thread_local std::vector<float> packed_k, packed_v, scores;
     packed_k.resize(kernels::f32_gemm_packed_size(n, dim));
     packed_v.resize(kernels::f32_gemm_packed_size(dim, n));
