@@ -43,6 +43,11 @@ for (const name of ['tiny-hf', 'tiny-openclip']) {
         await clip.dispose();
       });
 
+      test('the module leaves Node globals alone', () => {
+        assert.equal(typeof globalThis.Worker, 'undefined');
+        assert.equal(typeof globalThis.require, 'undefined');
+      });
+
       test('info describes the model and the build', () => {
         assert.equal(clip.info.build, threads === 1 ? 'clip-wasm-simd' : 'clip-wasm-threads');
         assert.equal(clip.info.threads, threads);
