@@ -115,6 +115,17 @@ describe('bad models', () => {
     await rejects(load(`${server.url}/nothing-here/`, { threads: 1 }), /no model\.safetensors/, '404s');
   });
 
+  test('a model without tokenizer files embeds images and names what text needs', async () => {
+    const files = memoryFiles('tiny-hf');
+    delete files['vocab.json'];
+    delete files['merges.txt'];
+    const clip = await load(files, { threads: 1 });
+    assert.ok(cosine(await clip.embedImage(readImage('photo.png')), ref.images['photo.png']) >= 0.99999);
+    await rejects(clip.embedText('a cat'), /embedText: .*vocab\.json \+ merges\.txt/, 'no tokenizer');
+    await rejects(clip.classify(readImage('photo.png'), ['cat']), /classify: .*tokenizer files/, 'classify without tokenizer');
+    await clip.dispose();
+  });
+
   test('bad options', async () => {
     await rejects(load(modelDir('tiny-hf'), { dtype: 'f64' }), /dtype must be one of f32, f16, q8/, 'dtype');
     await rejects(load(modelDir('tiny-hf'), { dtype: 'f16', threads: 1 }), /dtype 'f16' is not supported/, 'f16');
