@@ -163,7 +163,8 @@ static unsigned char* stbi__resample_row_h_2(unsigned char* out, unsigned char* 
 
 // 2x vertically. libjpeg biases the upper output row by 1 and the lower by 2; stb's rows live in
 // one buffer top to bottom, so the further row is above when its address is lower. (At the
-// edges both rows are the same and either bias gives the input back.)
+// edges both rows are the same and either bias gives the input back.) Untested against Pillow:
+// it cannot write 4:4:0 files.
 static unsigned char* stbi__resample_row_v_2(unsigned char* out, unsigned char* in_near,
                                              unsigned char* in_far, int w, int hs) {
   (void)hs;

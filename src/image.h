@@ -32,12 +32,16 @@ struct PreprocessConfig {
 // header are checked against `limits` before anything is decoded. Throws clip::Error naming the
 // decoder's reason for corrupt, truncated, empty or unsupported input.
 //
+// JPEG pixels equal Pillow's (libjpeg-turbo with its defaults: ISLOW IDCT, fancy upsampling)
+// for gray and YCbCr images with 4:4:4, 4:2:2 or 4:2:0 chroma, baseline or progressive (the
+// parity test covers each).
 // Known differences from Pillow, by design:
 // - 16-bit PNGs keep the high byte of each sample. Pillow does the same for RGB/RGBA/gray+alpha,
 //   but opens 16-bit gray as mode "I" and clips it to 255 on convert('RGB'), which turns most
 //   of such an image white; scaling is the useful reading.
-// - JPEG goes through stb_image's IDCT, upsampling and colour conversion, not libjpeg's:
-//   samples may differ by a few levels.
+// - Rarer JPEGs go through stb_image's own conversions (CMYK/YCCK, other chroma layouts) and may
+//   differ by a few levels; JPEGs that rely on default Huffman tables (Motion-JPEG frames) are
+//   refused.
 // - GIF: transparent pixels of the first frame come out black (stb_image), where Pillow gives
 //   the palette colour behind the transparent index.
 RgbImage decode_image(const uint8_t* bytes, size_t size, const ImageLimits& limits = {});
