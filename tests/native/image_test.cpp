@@ -292,10 +292,8 @@ TEST(ImagePreprocess, LargePhotoIsFast) {
     ASSERT_EQ(tensor.size(), 3u * 224 * 224);
     best_ms = std::min(best_ms, std::chrono::duration<double, std::milli>(stop - start).count());
   }
+  // A figure, not a pass/fail check: speed is judged by benchmarks, never by timed tests.
   record_figure("PERF", "preprocess_4000x3000_ms", best_ms);
-#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
-  EXPECT_LT(best_ms, 100.0);
-#endif
 }
 
 // ---- decoding untrusted bytes ----

@@ -49,6 +49,7 @@ inline void record_figure(const std::string& group, const std::string& name, dou
 }  // namespace clip::test
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "safetensors.h"
@@ -89,11 +90,15 @@ inline std::vector<uint8_t> write_safetensors(const std::vector<OwnedTensor>& te
   }
   json += "}";
   while (json.size() % 8) json += ' ';
-  std::vector<uint8_t> file(8);
+  std::vector<uint8_t> file(8 + json.size() + offset);
   const uint64_t n = json.size();
   for (int b = 0; b < 8; ++b) file[b] = static_cast<uint8_t>(n >> (8 * b));
-  file.insert(file.end(), json.begin(), json.end());
-  for (const OwnedTensor& t : tensors) file.insert(file.end(), t.bytes.begin(), t.bytes.end());
+  std::memcpy(file.data() + 8, json.data(), json.size());
+  size_t at = 8 + json.size();
+  for (const OwnedTensor& t : tensors) {
+    if (!t.bytes.empty()) std::memcpy(file.data() + at, t.bytes.data(), t.bytes.size());
+    at += t.bytes.size();
+  }
   return file;
 }
 
