@@ -1,6 +1,6 @@
 // Body of the f32 GEMM microkernels: an MR x 8 register tile over weights packed by
-// pack_f32_gemm (kernels.h). Included by the f32-gemm-<MR>x8-wasmsimd.cpp files only, so each
-// tile size is its own small function that the wasm engine optimizes on its own.
+// pack_f32_gemm (kernels.h). Instantiated once per tile height in f32-gemm-mx8-wasmsimd.cpp, so
+// each tile size is its own function that the wasm engine optimizes on its own.
 #pragma once
 
 #include <cstddef>
