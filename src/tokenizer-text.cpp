@@ -28,8 +28,9 @@
 //    a (semi-)voicing mark is composed here. Others (a combining mark after an entity or a
 //    ligature, e.g. "e&#769;") stay decomposed.
 //  - Named references outside the subset in tokenizer-tables.h (the HTML 4 names, &apos;, the
-//    legacy names and the HTML5 names that begin with one: 404 of HTML5's 2231). Others, such as
-//    "&check;", are left as written, where the reference decodes them.
+//    legacy names, the HTML5 names that begin with one, and HTML5's other-case spellings of all
+//    of these: 430 of HTML5's 2231). Others, such as "&check;", are left as written where the
+//    reference decodes them; so are ftfy's ALL-CAPS spellings of them ("&CHECK;").
 //  - ftfy's loop is capped at kMaxFixRounds rounds per line; only entities nested deeper than
 //    that ("&amp;amp;amp;..." more than 30 levels) come out differently.
 //  - Unicode versions: classes follow the regex module's tables and lowercasing Python 3.11's
@@ -322,11 +323,16 @@ std::u32string remove_terminal_escapes(std::u32string_view text) {
   return out;
 }
 
+bool is_removed_control(char32_t c) {
+  if (c < 0x80) return (c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r') || c == 0x7F;
+  return in_ranges(tables::kControlChars, c);
+}
+
 std::u32string remove_control_chars(std::u32string_view text) {
   std::u32string out;
   out.reserve(text.size());
   for (char32_t c : text) {
-    if (!in_ranges(tables::kControlChars, c)) out += c;
+    if (!is_removed_control(c)) out += c;
   }
   return out;
 }
@@ -355,14 +361,24 @@ std::u32string compose_kana(std::u32string_view text) {
 
 // ftfy.fix_and_explain on one segment, minus fix_encoding (see the top of this file).
 std::u32string fix_segment(std::u32string text, bool unescape_html) {
+  // Each fixer runs only where it can change something (a cheap scan first): ftfy loops until
+  // nothing changes, and deeply nested entities would otherwise cost every pass every round.
+  auto any = [](const std::u32string& s, auto predicate) {
+    return std::any_of(s.begin(), s.end(), predicate);
+  };
   for (int round = 0; round < kMaxFixRounds; ++round) {
-    std::u32string fixed = unescape_html ? ftfy_unescape(text) : text;
-    fixed = fix_characters(fixed);
-    fixed = fix_line_breaks(fixed);
+    std::u32string fixed = text;
+    if (unescape_html && fixed.find(U'&') != std::u32string::npos) fixed = ftfy_unescape(fixed);
+    if (any(fixed, [](char32_t c) { return c >= 0x80; })) fixed = fix_characters(fixed);
+    if (any(fixed, [](char32_t c) { return c == '\r' || c >= 0x80; })) {
+      fixed = fix_line_breaks(fixed);
+    }
     // fix_surrogates has nothing to do: decoded text never holds surrogates.
-    fixed = remove_terminal_escapes(fixed);
-    fixed = remove_control_chars(fixed);
-    fixed = compose_kana(fixed);
+    if (fixed.find(char32_t{0x1B}) != std::u32string::npos) fixed = remove_terminal_escapes(fixed);
+    if (any(fixed, is_removed_control)) fixed = remove_control_chars(fixed);
+    if (any(fixed, [](char32_t c) { return c == 0x3099 || c == 0x309A; })) {
+      fixed = compose_kana(fixed);
+    }
     if (fixed == text) break;
     text = std::move(fixed);
   }

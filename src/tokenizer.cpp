@@ -1,4 +1,11 @@
 // Vocabulary loading and byte-level BPE of CLIP's tokenizer (OpenAI's simple_tokenizer.py).
+//
+// encode(text) = utf8_decode (invalid UTF-8 -> U+FFFD, as Python's errors="replace"), clean
+// (ftfy subset, html.unescape twice, strip, whitespace collapse, str.lower), the reference's
+// pre-tokenization pattern, then BPE per word. The BPE, the vocabulary (both layouts), the
+// special tokens and the truncation are exact. The cleanup is exact except for what the top of
+// tokenizer-text.cpp lists as not reproduced: ftfy's mojibake repair, NFC (the caller's job),
+// HTML5 names outside a 430-name subset, entity nesting deeper than 32 levels per line.
 #include "tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -6,6 +13,7 @@
 #include <algorithm>
 #include <limits>
 #include <queue>
+#include <unordered_map>
 
 #include "common.h"
 #include "tokenizer-text.h"
@@ -18,6 +26,7 @@ namespace text = tokenizer_text;
 constexpr std::string_view kWordEnd = "</w>";
 constexpr std::string_view kStartToken = "<|startoftext|>";
 constexpr std::string_view kEndToken = "<|endoftext|>";
+constexpr uint64_t kNoMerge = ~uint64_t{0};  // ids are below 2^31, so no key is all ones
 
 // GPT-2's bytes_to_unicode, in the reference's order: printable bytes keep their code point,
 // the others map to U+0100 onwards. `order` lists bytes as the reference's dict iterates them.
@@ -157,7 +166,7 @@ struct VocabJsonReader {
 
 struct Tokenizer::Vocabulary {
   std::vector<std::string> tokens;                                    // by id
-  std::unordered_map<std::string, int32_t> ids;                       // token -> id
+  std::unordered_map<std::string_view, int32_t> ids;                  // views into tokens
   std::vector<std::pair<std::string_view, std::string_view>> merges;  // by rank
 };
 
@@ -193,7 +202,6 @@ Tokenizer Tokenizer::from_hf_files(std::string_view vocab_json, std::string_view
     fail("vocab.json: ", reader.error.empty() ? "not a JSON object of token -> id" : reader.error);
   }
   vocab.tokens.resize(reader.entries.size());
-  vocab.ids.reserve(reader.entries.size());
   for (auto& [token, id] : reader.entries) {
     if (id >= reader.entries.size()) {
       fail("vocab.json: token '", token, "' has id ", id, "; ids must be 0..",
@@ -202,8 +210,11 @@ Tokenizer Tokenizer::from_hf_files(std::string_view vocab_json, std::string_view
     if (!vocab.tokens[id].empty() || token.empty()) {
       fail("vocab.json: id ", id, " is given twice or to an empty token");
     }
-    vocab.ids.emplace(token, static_cast<int32_t>(id));
     vocab.tokens[id] = std::move(token);
+  }
+  vocab.ids.reserve(vocab.tokens.size());
+  for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    vocab.ids.emplace(vocab.tokens[id], static_cast<int32_t>(id));
   }
   // CLIPTokenizer reads merges_handle.read().strip().split("\n")[1:48895].
   size_t begin = 0, end = merges_txt.size();
@@ -217,7 +228,7 @@ Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
   const ByteMap& bytes = byte_map();
   Tokenizer t;
   auto id_of = [&](std::string_view token, const char* what) {
-    auto it = vocab.ids.find(std::string(token));
+    auto it = vocab.ids.find(token);
     if (it == vocab.ids.end()) fail("tokenizer vocabulary: ", what, " '", token, "' is missing");
     return it->second;
   };
@@ -237,7 +248,12 @@ Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
   constexpr int32_t kNever = std::numeric_limits<int32_t>::max();
   std::vector<int32_t> created(vocab.tokens.size(), kNever);
   for (int b = 0; b < 256; ++b) created[t.byte_id_[b]] = created[t.byte_end_id_[b]] = -1;
-  t.merges_.reserve(vocab.merges.size());
+  size_t capacity = 16;
+  while (capacity < 2 * vocab.merges.size()) capacity *= 2;
+  t.merge_keys_.assign(capacity, kNoMerge);
+  t.merge_values_.resize(capacity);
+  t.merge_shift_ = 64;
+  for (size_t c = capacity; c > 1; c /= 2) --t.merge_shift_;
   std::string joined;
   for (size_t rank = 0; rank < vocab.merges.size(); ++rank) {
     const auto& [left, right] = vocab.merges[rank];
@@ -251,22 +267,56 @@ Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
            "' uses a symbol that no earlier merge creates");
     }
     created[merged_id] = std::min(created[merged_id], r);
-    const uint64_t key = (uint64_t(uint32_t(left_id)) << 32) | uint32_t(right_id);
-    if (!t.merges_.emplace(key, Merge{r, merged_id}).second) {
+    if (!t.insert_merge(left_id, right_id, Merge{r, merged_id})) {
       fail(source, " line ", rank + 2, ": merge '", left, " ", right, "' appears twice");
     }
   }
 
   t.id_to_bytes_.resize(vocab.tokens.size());
   for (size_t id = 0; id < vocab.tokens.size(); ++id) {
+    const std::string& token = vocab.tokens[id];
     std::string& out = t.id_to_bytes_[id];
-    for (char32_t c : text::utf8_decode(vocab.tokens[id])) {
-      const int byte = c < bytes.to_byte.size() ? bytes.to_byte[c] : -1;
-      if (byte < 0) fail("tokenizer vocabulary: token '", vocab.tokens[id], "' is not byte-level");
+    out.reserve(token.size());
+    // Byte-level symbols are U+0021..U+0143: one or two UTF-8 bytes each.
+    for (size_t i = 0; i < token.size();) {
+      const auto b0 = static_cast<uint8_t>(token[i]);
+      int c = -1;
+      if (b0 < 0x80) {
+        c = b0;
+        i += 1;
+      } else if ((b0 & 0xE0) == 0xC0 && i + 1 < token.size() &&
+                 (static_cast<uint8_t>(token[i + 1]) & 0xC0) == 0x80) {
+        c = ((b0 & 0x1F) << 6) | (static_cast<uint8_t>(token[i + 1]) & 0x3F);
+        i += 2;
+      }
+      const int byte = c >= 0 && size_t(c) < bytes.to_byte.size() ? bytes.to_byte[c] : -1;
+      if (byte < 0) fail("tokenizer vocabulary: token '", token, "' is not byte-level text");
       out += static_cast<char>(byte);
     }
   }
   return t;
+}
+
+const Tokenizer::Merge* Tokenizer::find_merge(int32_t left, int32_t right) const {
+  const uint64_t key = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
+  const size_t mask = merge_keys_.size() - 1;
+  for (size_t slot = (key * 0x9E3779B97F4A7C15ull) >> merge_shift_;; slot = (slot + 1) & mask) {
+    if (merge_keys_[slot] == key) return &merge_values_[slot];
+    if (merge_keys_[slot] == kNoMerge) return nullptr;
+  }
+}
+
+bool Tokenizer::insert_merge(int32_t left, int32_t right, Merge merge) {
+  const uint64_t key = (uint64_t(uint32_t(left)) << 32) | uint32_t(right);
+  const size_t mask = merge_keys_.size() - 1;
+  for (size_t slot = (key * 0x9E3779B97F4A7C15ull) >> merge_shift_;; slot = (slot + 1) & mask) {
+    if (merge_keys_[slot] == key) return false;
+    if (merge_keys_[slot] == kNoMerge) {
+      merge_keys_[slot] = key;
+      merge_values_[slot] = merge;
+      return true;
+    }
+  }
 }
 
 void Tokenizer::bpe(std::string_view word, std::vector<int32_t>& out) const {
@@ -292,10 +342,8 @@ void Tokenizer::bpe(std::string_view word, std::vector<int32_t>& out) const {
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
   auto push = [&](int32_t pos) {
     if (pos < 0 || next[pos] < 0) return;
-    const uint64_t key = (uint64_t(uint32_t(id[pos])) << 32) | uint32_t(id[next[pos]]);
-    auto it = merges_.find(key);
-    if (it != merges_.end()) {
-      heap.push({it->second.rank, pos, id[pos], id[next[pos]], it->second.merged_id});
+    if (const Merge* m = find_merge(id[pos], id[next[pos]])) {
+      heap.push({m->rank, pos, id[pos], id[next[pos]], m->merged_id});
     }
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace clip {
@@ -47,11 +46,18 @@ class Tokenizer {
   static Tokenizer build(const Vocabulary& vocab, const char* source);
   // Appends the ids of one pre-tokenized word (its UTF-8 bytes) to out.
   void bpe(std::string_view word, std::vector<int32_t>& out) const;
+  // The merge of the pair (left, right), or null.
+  const Merge* find_merge(int32_t left, int32_t right) const;
+  bool insert_merge(int32_t left, int32_t right, Merge merge);  // false if already there
 
-  std::array<int32_t, 256> byte_id_{};          // token of a byte inside a word
-  std::array<int32_t, 256> byte_end_id_{};      // the same byte ending a word ("</w>")
-  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
-  std::vector<std::string> id_to_bytes_;        // what each id decodes to, "</w>" included
+  std::array<int32_t, 256> byte_id_{};      // token of a byte inside a word
+  std::array<int32_t, 256> byte_end_id_{};  // the same byte ending a word ("</w>")
+  // Open-addressing hash table (left id << 32 | right id) -> merge, linear probing. Loading and
+  // BPE spend most of their time in it; std::unordered_map would allocate a node per entry.
+  std::vector<uint64_t> merge_keys_;  // all ones where empty
+  std::vector<Merge> merge_values_;
+  int merge_shift_ = 64;
+  std::vector<std::string> id_to_bytes_;  // what each id decodes to, "</w>" included
 };
 
 }  // namespace clip

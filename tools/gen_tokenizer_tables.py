@@ -10,6 +10,7 @@ reference actually does. usage: gen_tokenizer_tables.py [OUTPUT] (default src/to
 
 import html
 import html.entities
+import os
 import re
 import sys
 import unicodedata
@@ -19,6 +20,8 @@ import ftfy.chardata as chardata
 import regex
 
 MAX_CP = 0x110000
+DEFAULT_OUTPUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src",
+                                               "tokenizer-tables.h"))
 
 
 def code_points():
@@ -28,7 +31,7 @@ def code_points():
 
 
 def ranges(members):
-    """Sorted code points -> [(first, last)] (surrogates bridge nothing: they are never tested)."""
+    """Sorted code points -> [(first, last)]; a range may span the surrogates, never looked up."""
     out = []
     for c in sorted(members):
         if out and (out[-1][1] + 1 == c or (out[-1][1] == 0xD7FF and c == 0xE000)):
@@ -64,28 +67,43 @@ def wrap(items, indent="    ", width=100):
 OTHER, LETTER, NUMBER, DIGIT, SPACE, UNMATCHED = range(6)
 
 
+# Every code point but the surrogates, as one string: the patterns scan it in one pass.
+ALL_CHARS = "".join(chr(c) for c in range(MAX_CP) if not 0xD800 <= c <= 0xDFFF)
+
+
+def index_to_code_point(i):
+    return i if i < 0xD800 else i + 0x800
+
+
+def matching(pattern, flags=0):
+    """Code points that `pattern` (one character wide) matches."""
+    hits = set()
+    for m in regex.finditer(pattern + "+", ALL_CHARS, flags):
+        hits.update(index_to_code_point(i) for i in range(m.start(), m.end()))
+    return hits
+
+
 def char_classes():
-    letter = regex.compile(r"[\p{L}]", regex.IGNORECASE)
-    number = regex.compile(r"[\p{N}]", regex.IGNORECASE)
-    other = regex.compile(r"[^\s\p{L}\p{N}]", regex.IGNORECASE)
-    space = regex.compile(r"\s")  # whitespace_clean's pattern, no flags
-    py_digit = re.compile(r"\d")  # ftfy's terminal-escape pattern uses the re module
+    letter = matching(r"[\p{L}]", regex.IGNORECASE)
+    number = matching(r"[\p{N}]", regex.IGNORECASE)
+    other = matching(r"[^\s\p{L}\p{N}]", regex.IGNORECASE)
+    space = matching(r"\s")  # whitespace_clean's pattern, no flags
+    # ftfy's terminal-escape pattern uses the re module's \d.
+    py_digit = {index_to_code_point(m.start()) for m in re.finditer(r"\d", ALL_CHARS)}
+    assert not (letter & number) and not (letter & other) and not (number & other)
+    assert not (space & (letter | number | other))
+    assert py_digit <= number, "re's \\d must be a subset of regex's \\p{N}"
     classes = {}
     for c in code_points():
-        ch = chr(c)
-        hits = [bool(p.match(ch)) for p in (letter, number, other)]
-        is_space = bool(space.match(ch))
-        assert sum(hits) + is_space <= 1, hex(c)
-        if py_digit.match(ch):
-            assert hits[1], "re's \\d must be a subset of regex's \\p{N}: %x" % c
+        if c in py_digit:
             cls = DIGIT
-        elif hits[0]:
+        elif c in letter:
             cls = LETTER
-        elif hits[1]:
+        elif c in number:
             cls = NUMBER
-        elif hits[2]:
+        elif c in other:
             cls = OTHER
-        elif is_space:
+        elif c in space:
             cls = SPACE
         else:
             cls = UNMATCHED  # e.g. U+0345: IGNORECASE makes no branch match it
@@ -105,9 +123,11 @@ def case_insensitive_letters():
     special tokens and contractions. The C++ side hard-codes the answer; this checks it."""
     extra = {}
     for a in sorted(set("startoftextendofre've'm'll'd") - set("'|<>")):
-        for c in code_points():
-            if c >= 0x80 and regex.fullmatch(a, chr(c), regex.IGNORECASE):
-                extra.setdefault(a, []).append(c)
+        found = [index_to_code_point(m.start())
+                 for m in regex.finditer(a, ALL_CHARS, regex.IGNORECASE)]
+        found = [c for c in found if c >= 0x80]
+        if found:
+            extra[a] = found
     assert extra == {"s": [0x17F]}, extra
 
 
@@ -206,8 +226,9 @@ def control_chars():
 def entity_subset():
     """The named references both unescapers decode. The full HTML5 table has 2231 names; this
     keeps the HTML 4 set (Python's name2codepoint: Latin-1, Greek, math, typographic marks), the
-    legacy names that also decode without a semicolon, &apos;, and every HTML5 name that starts
-    with a legacy name (so html.unescape's longest-prefix rule picks the same match)."""
+    legacy names that also decode without a semicolon, &apos;, every HTML5 name that starts
+    with a legacy name (so html.unescape's longest-prefix rule picks the same match), and the
+    other-case spellings HTML5 has of all of these."""
     html5 = html.entities.html5
     legacy = {k for k in html5 if not k.endswith(";")}
     keep = set(legacy) | {"apos;"}
@@ -217,6 +238,10 @@ def entity_subset():
             keep.add(name)
         if any(name.startswith(l) for l in legacy):
             keep.add(name)
+    # Other spellings of kept names (&TRADE;): an ALL-CAPS name must decode as the reference
+    # does, whether through HTML5 or through ftfy's upper-casing.
+    lowered = {k.lower() for k in keep}
+    keep |= {name for name in html5 if name.lower() in lowered}
     return {k: html5[k] for k in sorted(keep)}
 
 
@@ -245,8 +270,8 @@ def invalid_charrefs():
     return out
 
 
-def main():
-    out_path = sys.argv[1] if len(sys.argv) > 1 else "src/tokenizer-tables.h"
+def render():
+    """The header's text."""
     assert ftfy.__version__ == "6.3.1", ftfy.__version__
     case_insensitive_letters()
     subset = entity_subset()
@@ -367,9 +392,15 @@ def main():
     w.append("};")
     w.append("")
     w.append("}  // namespace clip::tokenizer_tables")
+    return "\n".join(w) + "\n"
+
+
+def main():
+    out_path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUTPUT
+    text = render()
     with open(out_path, "w", encoding="utf-8") as f:
-        f.write("\n".join(w) + "\n")
-    print("wrote %s: %d class starts, %d entities" % (out_path, len(starts), len(subset)))
+        f.write(text)
+    print("wrote %s (%d bytes)" % (out_path, len(text)))
 
 
 if __name__ == "__main__":

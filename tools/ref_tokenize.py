@@ -9,6 +9,8 @@ Writes OUTDIR/tokenizer/:
   vocab.json, merges.txt        the same vocabulary in Hugging Face's layout, as written by
                                 transformers' CLIPTokenizer.save_vocabulary
 and OUTDIR/fuzz/tokenizer/*.txt, a seed corpus for tests/fuzz/tokenizer_fuzz.cpp.
+It first checks that src/tokenizer-tables.h is what tools/gen_tokenizer_tables.py derives from
+the installed reference packages.
 
 The reference is OpenAI's own package: for each string, `ids` is
 clip.simple_tokenizer.SimpleTokenizer().encode(text) and `tokens` is
@@ -255,8 +257,22 @@ def write_hf_layout(openai, out_dir):
     return reloaded
 
 
+def check_tables_current():
+    """The committed src/tokenizer-tables.h must be what the generator derives from the
+    reference packages installed here; otherwise parity failures would be misleading."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gen_tokenizer_tables
+
+    with open(gen_tokenizer_tables.DEFAULT_OUTPUT, encoding="utf-8") as f:
+        committed = f.read()
+    if committed != gen_tokenizer_tables.render():
+        sys.exit("src/tokenizer-tables.h differs from what tools/gen_tokenizer_tables.py derives "
+                 "from the installed reference packages: regenerate it and review the diff")
+
+
 def main():
     out = sys.argv[1]
+    check_tables_current()
     tok_dir = os.path.join(out, "tokenizer")
     seed_dir = os.path.join(out, "fuzz", "tokenizer")
     os.makedirs(tok_dir, exist_ok=True)
