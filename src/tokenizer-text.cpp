@@ -5,7 +5,8 @@
 //   text = re.sub(r"\s+", " ", text).strip().lower()
 //   words = re.findall(pattern, text)   # pattern below, IGNORECASE
 // Reproduced exactly (tables in tokenizer-tables.h are generated from the reference packages):
-//  - ftfy's per-line segmentation (a line containing '<' switches ftfy's entity decoding off
+//  - ftfy's segmentation (lines, cut at 1,000,000 code points; a line containing '<' switches
+//  ftfy's entity decoding off
 //    for that line and every later one, as fix_text does), its repeat-until-unchanged loop, and
 //    these fixers in ftfy's order: unescape_html (ftfy's rules: only names ending in ';', the
 //    ALL-CAPS spellings, numeric references only when fully consumed), fix_c1_controls,
@@ -31,8 +32,9 @@
 //    legacy names, the HTML5 names that begin with one, and HTML5's other-case spellings of all
 //    of these: 430 of HTML5's 2231). Others, such as "&check;", are left as written where the
 //    reference decodes them; so are ftfy's ALL-CAPS spellings of them ("&CHECK;").
-//  - ftfy's loop is capped at kMaxFixRounds rounds per line; only entities nested deeper than
-//    that ("&amp;amp;amp;..." more than 30 levels) come out differently.
+//  - ftfy's loop is capped at kMaxFixRounds (32) rounds per line, so that untrusted input runs
+//    in bounded time; only entities nested more than 34 levels deep ("&amp;amp;...;": 32 rounds,
+//    then html.unescape twice) come out differently.
 //  - Unicode versions: classes follow the regex module's tables and lowercasing Python 3.11's
 //    Unicode 14; the caller's NFC follows its own engine.
 #include "tokenizer-text.h"

@@ -5,7 +5,7 @@
 // pre-tokenization pattern, then BPE per word. The BPE, the vocabulary (both layouts), the
 // special tokens and the truncation are exact. The cleanup is exact except for what the top of
 // tokenizer-text.cpp lists as not reproduced: ftfy's mojibake repair, NFC (the caller's job),
-// HTML5 names outside a 430-name subset, entity nesting deeper than 32 levels per line.
+// HTML5 names outside a 430-name subset, entities nested more than 34 levels deep.
 #include "tokenizer.h"
 
 #include <nlohmann/json.hpp>
