@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The web demo end to end in headless Chromium (tests/browser, Node's test runner): prepares what
-# the tests need (Chromium and playwright-core, the wasm build, the reference fixtures, the sample
-# photos and their reference scores), then runs them. Screenshots land in test-artifacts/.
+# the tests need (the wasm build, the reference fixtures, the sample photos and their reference
+# scores), then runs them. Screenshots land in test-artifacts/.
 # usage: test-browser.sh   (CLIP_FIXTURES: fixtures folder, default build/native/fixtures;
 #                          CLIP_WASM_BUILD_PREFIX: build folders of build-wasm.sh)
 set -euo pipefail
@@ -19,9 +19,10 @@ quiet() {  # quiet COMMAND...: no output unless it fails
 }
 
 scripts/setup.sh
-# playwright-core drives Debian's Chromium; it normally comes from the root package.json.
+# playwright-core (root package.json, installed by setup.sh) drives Debian's Chromium.
 if [ ! -f node_modules/playwright-core/package.json ]; then
-  quiet npm install --no-save --no-audit --no-fund --loglevel=error playwright-core@1.65.1
+  echo "test-browser: node_modules/playwright-core is missing (npm ci installs it)" >&2
+  exit 1
 fi
 quiet scripts/build-wasm.sh "${CLIP_WASM_BUILD_PREFIX:-}"
 scripts/make-fixtures.sh "$CLIP_FIXTURES"
