@@ -5,13 +5,12 @@
 //   text = re.sub(r"\s+", " ", text).strip().lower()
 //   words = re.findall(pattern, text)   # pattern below, IGNORECASE
 // Reproduced exactly (tables in tokenizer-tables.h are generated from the reference packages):
-//  - ftfy's segmentation (lines, cut at 1,000,000 code points; a line containing '<' switches
-//  ftfy's entity decoding off
-//    for that line and every later one, as fix_text does), its repeat-until-unchanged loop, and
-//    these fixers in ftfy's order: unescape_html (ftfy's rules: only names ending in ';', the
-//    ALL-CAPS spellings, numeric references only when fully consumed), fix_c1_controls,
-//    fix_latin_ligatures, fix_character_width, uncurl_quotes, fix_line_breaks,
-//    remove_terminal_escapes, remove_control_chars.
+//  - ftfy's segmentation (lines, cut at 1,000,000 code points; a line containing '<' turns
+//    ftfy's entity decoding off for that line and every later one, as fix_text does), its
+//    repeat-until-unchanged loop, and these fixers in ftfy's order: unescape_html (ftfy's rules:
+//    only names ending in ';', the ALL-CAPS spellings, numeric references only when fully
+//    consumed), fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
+//    fix_line_breaks, remove_terminal_escapes, remove_control_chars.
 //  - html.unescape: numeric references (decimal and hex, any length, with or without ';',
 //    Python's replacements for invalid ones), named references with and without ';', and the
 //    longest-prefix rule for legacy names written without ';' ("&ampx" -> "&x").
