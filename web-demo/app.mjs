@@ -6,9 +6,10 @@
 // mean of its prompts' embeddings), the image tower once per image, and the scores are
 // softmax(logitScale * image . label).
 //
-// URL parameters (all optional): model=<url>, dtype=f32|f16|q8, threads=<n>.
+// URL parameters (all optional): model=<url>, dtype=f32|q8, threads=<n>.
 
 import { DEFAULT_MODEL, clearCache, createWorkerClip } from './js/src/index.mjs';
+import { pixelsOf, setUpImageInputs, setUpSamples } from './image-input.mjs';
 import { ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, labelEmbeddings, parseLines, parseTemplates, zeroShot } from './zero-shot.mjs';
 
 const $ = (id) => document.getElementById(id);
@@ -57,19 +58,6 @@ function simdSupported() {
 
 // ---------- image input ----------
 
-// Decodes an image (Blob or drawable) into RGBA pixels the worker takes as they are.
-async function pixelsOf(source) {
-  const bitmap = source instanceof Blob ? await createImageBitmap(source, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' }) : source;
-  const width = bitmap.width || bitmap.videoWidth;
-  const height = bitmap.height || bitmap.videoHeight;
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0, width, height);
-  if (bitmap instanceof ImageBitmap) bitmap.close();
-  const { data } = context.getImageData(0, 0, width, height);
-  return { pixels: { data, width, height, channels: 4 }, canvas };
-}
-
 async function useImage(blob, name) {
   showError(null);
   const started = performance.now();
@@ -92,123 +80,6 @@ async function useImage(blob, name) {
   setTiming('decode', decodeMs);
   document.querySelectorAll('.sample').forEach((button) => button.setAttribute('aria-pressed', String(button.dataset.name === name)));
   classifySoon(0);
-}
-
-function imageFromFiles(files) {
-  const file = [...(files ?? [])].find((f) => f.type.startsWith('image/'));
-  if (file) useImage(file, file.name || 'pasted image');
-  else if (files?.length) showError(new Error('That is not an image file (PNG, JPEG, GIF, BMP or WebP).'));
-}
-
-function setUpImageInputs() {
-  const zone = $('dropzone');
-  const input = $('file');
-  input.addEventListener('change', () => imageFromFiles(input.files));
-  zone.addEventListener('click', () => input.click());
-  zone.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      input.click();
-    }
-  });
-  zone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    zone.classList.add('dragging');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
-  zone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    zone.classList.remove('dragging');
-    imageFromFiles(event.dataTransfer?.files);
-  });
-  document.addEventListener('paste', (event) => {
-    const files = [...(event.clipboardData?.items ?? [])].filter((item) => item.kind === 'file').map((item) => item.getAsFile());
-    if (files.some((f) => f?.type.startsWith('image/'))) {
-      event.preventDefault();
-      imageFromFiles(files);
-    }
-  });
-  setUpCamera();
-}
-
-function setUpCamera() {
-  if (!navigator.mediaDevices?.getUserMedia) return; // e.g. not a secure context
-  const video = $('camera');
-  const [start, snap, stop] = [$('camera-start'), $('camera-snap'), $('camera-stop')];
-  let stream = null;
-  start.hidden = false;
-  const showCamera = (on) => {
-    video.hidden = !on;
-    $('preview').hidden = on || !state.image;
-    start.hidden = on;
-    snap.hidden = !on;
-    stop.hidden = !on;
-    $('dropzone').classList.toggle('has-image', on || Boolean(state.image));
-  };
-  const end = () => {
-    stream?.getTracks().forEach((track) => track.stop());
-    stream = null;
-    video.srcObject = null;
-    showCamera(false);
-  };
-  start.addEventListener('click', async () => {
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
-      video.srcObject = stream;
-      await video.play();
-      showCamera(true);
-      snap.focus();
-    } catch (error) {
-      showError(new Error(`The webcam could not be opened: ${error.message}`));
-    }
-  });
-  snap.addEventListener('click', async () => {
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext('2d').drawImage(video, 0, 0);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-    end();
-    if (blob) await useImage(blob, 'webcam snapshot');
-  });
-  stop.addEventListener('click', end);
-}
-
-async function setUpSamples() {
-  const block = $('samples-block');
-  let samples;
-  try {
-    const response = await fetch('samples/samples.json');
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    samples = await response.json();
-  } catch {
-    block.hidden = true; // run tools/copy_sample_images.py to get them
-    return;
-  }
-  const list = $('samples');
-  for (const sample of samples) {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'sample';
-    button.dataset.name = sample.name;
-    button.setAttribute('aria-pressed', 'false');
-    button.title = sample.title;
-    const img = document.createElement('img');
-    img.src = `samples/${sample.file}`;
-    img.alt = '';
-    img.loading = 'lazy';
-    img.decoding = 'async';
-    const caption = document.createElement('span');
-    caption.textContent = sample.name;
-    button.append(img, caption);
-    button.setAttribute('aria-label', `Sample photo: ${sample.title}`);
-    button.addEventListener('click', async () => {
-      const response = await fetch(`samples/${sample.file}`);
-      if (!response.ok) return showError(new Error(`samples/${sample.file}: HTTP ${response.status}`));
-      await useImage(await response.blob(), sample.name);
-    });
-    list.append(button);
-  }
 }
 
 // ---------- labels and templates ----------
@@ -551,8 +422,9 @@ async function setUpOffline() {
   }
 }
 
-setUpImageInputs();
+const imageHandlers = { use: useImage, fail: showError, hasImage: () => Boolean(state.image) };
+setUpImageInputs(imageHandlers);
 setUpLabels();
-setUpSamples();
+setUpSamples(imageHandlers);
 setUpOffline();
 setUpModel().catch(showError);
