@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """ONNX exports of a Hugging Face CLIP checkpoint, for benchmarking against onnxruntime.
 
 Written to OUT_DIR (each checked against PyTorch before it is kept):
