@@ -11,8 +11,8 @@
 namespace clip {
 namespace {
 
-// Rows split into ceil(rows / 4) tiles whose sizes differ by at most one, so every tile runs a
-// kernel whose height matches it (50 rows: 11 x 4 + 2 x 3, not 12 x 4 + a 2-row tile).
+// Rows split into ceil(rows / kMaxGemmRows) tiles whose sizes differ by at most one, so every
+// tile runs a kernel of its own height (50 rows in 4-row tiles: 11 x 4 + 2 x 3, not 12 x 4 + 2).
 struct RowTiles {
   size_t count, base, extra;
   explicit RowTiles(size_t rows)

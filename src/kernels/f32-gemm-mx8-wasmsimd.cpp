@@ -1,4 +1,4 @@
-// f32 GEMM kernels with register tiles of 1..4 rows x 8 columns (one function per row count, so
+// f32 GEMM kernels with register tiles of 1..6 rows x 8 columns (one function per row count, so
 // any row count is covered by full tiles and no lanes are computed for nothing).
 #include "kernels/f32-gemm-wasmsimd.h"
 #include "kernels/kernels.h"
@@ -15,6 +15,8 @@ CLIP_F32_GEMM_MX8(1)
 CLIP_F32_GEMM_MX8(2)
 CLIP_F32_GEMM_MX8(3)
 CLIP_F32_GEMM_MX8(4)
+CLIP_F32_GEMM_MX8(5)
+CLIP_F32_GEMM_MX8(6)
 #undef CLIP_F32_GEMM_MX8
 
 }  // namespace clip::kernels

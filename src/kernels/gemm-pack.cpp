@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 #include "kernels/kernels.h"
 
@@ -71,15 +72,18 @@ int q16_max_for_depth(size_t k) {
 }
 
 F32GemmKernel f32_gemm_kernel(size_t mr) {
-  static constexpr F32GemmKernel table[kMaxGemmRows] = {
-      f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd, f32_gemm_3x8__wasmsimd,
-      f32_gemm_4x8__wasmsimd};
+  static constexpr F32GemmKernel table[] = {f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd,
+                                            f32_gemm_3x8__wasmsimd, f32_gemm_4x8__wasmsimd,
+                                            f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd};
+  static_assert(std::size(table) == kGemmKernelRows, "one kernel per tile height");
   return table[mr - 1];
 }
 
 Q8GemmKernel q8_gemm_kernel(size_t mr) {
-  static constexpr Q8GemmKernel table[kMaxGemmRows] = {
-      q8_gemm_1x8__wasmsimd, q8_gemm_2x8__wasmsimd, q8_gemm_3x8__wasmsimd, q8_gemm_4x8__wasmsimd};
+  static constexpr Q8GemmKernel table[] = {q8_gemm_1x8__wasmsimd, q8_gemm_2x8__wasmsimd,
+                                           q8_gemm_3x8__wasmsimd, q8_gemm_4x8__wasmsimd,
+                                           q8_gemm_5x8__wasmsimd, q8_gemm_6x8__wasmsimd};
+  static_assert(std::size(table) == kGemmKernelRows, "one kernel per tile height");
   return table[mr - 1];
 }
 

@@ -1,4 +1,4 @@
-// int8-weight GEMM kernels with register tiles of 1..4 rows x 8 columns.
+// int8-weight GEMM kernels with register tiles of 1..6 rows x 8 columns.
 #include "kernels/kernels.h"
 #include "kernels/q8-gemm-wasmsimd.h"
 
@@ -14,6 +14,8 @@ CLIP_Q8_GEMM_MX8(1)
 CLIP_Q8_GEMM_MX8(2)
 CLIP_Q8_GEMM_MX8(3)
 CLIP_Q8_GEMM_MX8(4)
+CLIP_Q8_GEMM_MX8(5)
+CLIP_Q8_GEMM_MX8(6)
 #undef CLIP_Q8_GEMM_MX8
 
 }  // namespace clip::kernels

@@ -81,10 +81,10 @@ TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
   unsigned seed = 1;
   for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
     for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
-      const F32Case c = make_f32_case(kernels::kMaxGemmRows, n, k, seed++);
-      for (size_t mr = 1; mr <= kernels::kMaxGemmRows; ++mr) {
+      const F32Case c = make_f32_case(kernels::kGemmKernelRows, n, k, seed++);
+      for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
         // Each kernel with every row count up to its height (shorter ones alias rows).
-        for (size_t tile = mr; tile <= kernels::kMaxGemmRows; ++tile) {
+        for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
           for (Activation act : kActivations) {
             // Guard columns past n catch stores outside the output.
             const size_t stride = n + 3;
@@ -165,18 +165,18 @@ TEST(Q8Gemm, EveryTileMatchesScalarOverEdgeGrid) {
   for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
     for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
       const size_t q_len = kernels::q16_row_length(k);
-      const std::vector<float> x = random_vector(kernels::kMaxGemmRows * k, seed++);
+      const std::vector<float> x = random_vector(kernels::kGemmKernelRows * k, seed++);
       const std::vector<float> w = random_vector(n * k, seed++);
       const std::vector<float> bias = random_vector(n, seed++);
       std::vector<int8_t> packed(kernels::q8_gemm_packed_size(n, k));
       kernels::pack_q8_gemm(n, k, w.data(), bias.data(), packed.data());
-      std::vector<int16_t> q(kernels::kMaxGemmRows * q_len);
-      std::vector<float> scale(kernels::kMaxGemmRows);
-      kernels::quantize_rows_q16__scalar(kernels::kMaxGemmRows, k, x.data(), k,
+      std::vector<int16_t> q(kernels::kGemmKernelRows * q_len);
+      std::vector<float> scale(kernels::kGemmKernelRows);
+      kernels::quantize_rows_q16__scalar(kernels::kGemmKernelRows, k, x.data(), k,
                                          kernels::q16_max_for_depth(q_len), q.data(), q_len,
                                          scale.data());
-      for (size_t mr = 1; mr <= kernels::kMaxGemmRows; ++mr) {
-        for (size_t tile = mr; tile <= kernels::kMaxGemmRows; ++tile) {
+      for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
+        for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
           for (Activation act : kActivations) {
             const size_t stride = n + 3;
             std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
