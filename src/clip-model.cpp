@@ -27,8 +27,9 @@ size_t Model::weight_bytes() const {
   bytes += vision_.patch_embedding.packed_bytes() + vision_.projection.packed_bytes() +
            text_.projection.packed_bytes();
   bytes += (vision_.class_embedding.size() + vision_.positions.size() +
-            text_.token_embedding.size() + text_.positions.size()) *
-           sizeof(float);
+            text_.positions.size()) *
+               sizeof(float) +
+           text_.token_embedding.bytes();
   return bytes;
 }
 
@@ -109,9 +110,10 @@ std::vector<float> Model::embed_text(const std::vector<int32_t>& tokens) {
                 transformer_workspace_size(tc.transformer, count));  // [count, width] + scratch
   float* scratch = x + static_cast<size_t>(count) * width;
   for (int i = 0; i < count; ++i) {
-    const float* token = text_.token_embedding.data() + static_cast<size_t>(tokens[i]) * width;
+    float* row = x + static_cast<size_t>(i) * width;
+    text_.token_embedding.row(tokens[i], row);
     const float* position = text_.positions.data() + static_cast<size_t>(i) * width;
-    for (int d = 0; d < width; ++d) x[static_cast<size_t>(i) * width + d] = token[d] + position[d];
+    for (int d = 0; d < width; ++d) row[d] += position[d];
   }
   transformer_forward(tc.transformer, text_.blocks, x, count, /*causal=*/true, scratch,
                       pool_.get());

@@ -27,6 +27,8 @@ struct MappedTensor {
   Transform transform;
 };
 
+const std::string kTokenEmbedding = "text_model.embeddings.token_embedding.weight";
+
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
@@ -255,7 +257,8 @@ void ModelLoader::plan_components() {
     const int w = t.transformer.width;
     TextWeights& tw = model_->text_;
     const std::string e = "text_model.embeddings.";
-    add_vector(Tower::text, e + "token_embedding.weight", {t.vocab_size, w}, &tw.token_embedding);
+    // Installed by on_weights directly, in f32 or q8 form.
+    add(Tower::text, {{kTokenEmbedding, {t.vocab_size, w}}}, [](auto&) {});
     add_vector(Tower::text, e + "position_embedding.weight", {t.context_length, w}, &tw.positions);
     add_blocks(Tower::text, "text_model.encoder.layers.", t.transformer, tw.blocks);
     add_norm(Tower::text, "text_model.final_layer_norm.", w, t.transformer.ln_eps, &tw.ln_final);
@@ -270,16 +273,54 @@ void ModelLoader::plan_components() {
       [model](auto& data) { model->logit_scale_ = std::exp(data[0][0]); });
 }
 
+// Pre-quantized checkpoints (tools/convert_weights.py) store a matrix as I8 values plus
+// "<name>.scales" (F32, one scale per row). Whichever of the two arrives second completes the pair.
 void ModelLoader::on_tensor(const TensorInfo& info, const uint8_t* data) {
+  static const std::string kScaleSuffix = ".scales";
+  if (info.name.size() > kScaleSuffix.size() &&
+      info.name.compare(info.name.size() - kScaleSuffix.size(), kScaleSuffix.size(),
+                        kScaleSuffix) == 0) {
+    const std::string base = info.name.substr(0, info.name.size() - kScaleSuffix.size());
+    if (info.dtype != DType::F32 || info.shape.size() != 1) {
+      fail("weights: ", info.name, " must be a 1-D F32 tensor of row scales");
+    }
+    std::vector<float> scales(static_cast<size_t>(info.shape[0]));
+    convert_to_f32(DType::F32, data, scales.size(), scales.data());
+    auto pending = pending_q8_.find(base);
+    if (pending == pending_q8_.end()) {
+      row_scales_[base] = std::move(scales);
+      return;
+    }
+    const PendingQ8 values = std::move(pending->second);
+    pending_q8_.erase(pending);
+    on_weights(values.info, values.bytes.data(), &scales);
+    return;
+  }
+  if (info.dtype == DType::I8) {
+    auto scales = row_scales_.find(info.name);
+    if (scales == row_scales_.end()) {
+      pending_q8_[info.name] = {info, std::vector<uint8_t>(data, data + info.byte_size())};
+      return;
+    }
+    const std::vector<float> row_scales = std::move(scales->second);
+    row_scales_.erase(scales);
+    on_weights(info, data, &row_scales);
+    return;
+  }
+  on_weights(info, data, nullptr);
+}
+
+void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
+                             const std::vector<float>* row_scales) {
   std::vector<MappedTensor> targets;
   if (scheme_ == NamingScheme::openai) {
     targets = map_openai_name(info.name);
   } else if (shapes_.count(info.name)) {
     targets = {{info.name, Transform::copy}};
   }
-  if (targets.empty())
+  if (targets.empty()) {
     return;  // tensors CLIP's forward pass does not use (position_ids, attn_mask, ...)
-
+  }
   std::vector<int64_t> shape = info.shape;
   if (targets[0].name == "logit_scale" && shape == std::vector<int64_t>{1}) shape.clear();
   const auto expected = shapes_.find(targets[0].name);
@@ -289,16 +330,46 @@ void ModelLoader::on_tensor(const TensorInfo& info, const uint8_t* data) {
     fail("weights: tensor ", info.name, " has shape ", shape_string(info.shape), ", expected ",
          shape_string(want));
   }
-  if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16) {
+  if (row_scales) {
+    if (shape.size() != 2 || static_cast<int64_t>(row_scales->size()) != shape[0]) {
+      fail("weights: ", info.name, ".scales has ", row_scales->size(), " scales for ",
+           shape.empty() ? 0 : shape[0], " rows");
+    }
+  } else if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16) {
     fail("weights: tensor ", info.name, " has dtype ", dtype_name(info.dtype),
-         "; CLIP weights must be F32, F16 or BF16");
+         "; CLIP weights must be F32, F16 or BF16 (or I8 with row scales)");
   }
-  std::vector<float> values(static_cast<size_t>(info.element_count()));
-  convert_to_f32(info.dtype, data, values.size(), values.data());
   for (const MappedTensor& target : targets) {
-    if (!received_.insert(target.name).second)
+    if (!received_.insert(target.name).second) {
       fail("weights: tensor ", target.name, " appears twice");
-    stage(target.name, apply_transform(values, shapes_[target.name], target.transform));
+    }
+  }
+
+  // The token embedding, the largest tensor, goes straight into its final form.
+  if (targets[0].name == kTokenEmbedding) {
+    const int rows = static_cast<int>(shape[0]), dim = static_cast<int>(shape[1]);
+    EmbeddingTable& table = model_->text_.token_embedding;
+    table = row_scales ? EmbeddingTable::from_q8(reinterpret_cast<const int8_t*>(data),
+                                                 row_scales->data(), rows, dim, options_.format)
+                       : EmbeddingTable::from_data(info.dtype, data, rows, dim, options_.format);
+    stage(kTokenEmbedding, {});
+    return;
+  }
+
+  std::vector<float> values(static_cast<size_t>(info.element_count()));
+  if (row_scales) {
+    const size_t columns = static_cast<size_t>(shape[1]);
+    const int8_t* q = reinterpret_cast<const int8_t*>(data);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = q[i] * (*row_scales)[i / columns];
+  } else {
+    convert_to_f32(info.dtype, data, values.size(), values.data());
+  }
+  for (const MappedTensor& target : targets) {
+    // A plain copy hands over the converted buffer itself: a large tensor must not exist twice
+    // while loading.
+    stage(target.name, target.transform == Transform::copy
+                           ? std::move(values)
+                           : apply_transform(values, shapes_[target.name], target.transform));
   }
 }
 
@@ -321,6 +392,10 @@ void ModelLoader::stage(const std::string& name, std::vector<float> values) {
 void ModelLoader::finish() {
   stream_.finish();
   if (!model_) fail("weights: the stream ended before the safetensors header");
+  for (const auto& [name, pending] : pending_q8_)
+    fail("weights: ", name, " is I8 but ", name, ".scales is missing");
+  for (const auto& [name, scales] : row_scales_)
+    fail("weights: ", name, ".scales has no I8 tensor ", name);
   std::vector<std::string> missing;
   for (const auto& [name, shape] : shapes_) {
     if (received_.count(name)) continue;
@@ -335,11 +410,14 @@ void ModelLoader::finish() {
   }
 }
 
-std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options) {
-  std::string weights = dir + "/model.safetensors";
-  if (!file_exists(weights)) weights = dir + "/open_clip_model.safetensors";
+std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options,
+                                      const std::string& weights_file) {
+  std::string weights = dir + "/" + (weights_file.empty() ? "model.safetensors" : weights_file);
+  if (weights_file.empty() && !file_exists(weights)) weights = dir + "/open_clip_model.safetensors";
   if (!file_exists(weights)) {
-    fail("no model.safetensors or open_clip_model.safetensors in ", dir);
+    fail(
+        weights_file.empty() ? "no model.safetensors or open_clip_model.safetensors" : weights_file,
+        " in ", dir);
   }
   std::string config = read_text_file(dir + "/config.json");
   if (config.empty()) config = read_text_file(dir + "/open_clip_config.json");

@@ -34,6 +34,8 @@ class ModelLoader {
 
   void on_header(const SafetensorsHeader& header);
   void on_tensor(const TensorInfo& info, const uint8_t* data);
+  void on_weights(const TensorInfo& info, const uint8_t* data,
+                  const std::vector<float>* row_scales);
   void stage(const std::string& name, std::vector<float> values);
   void plan_components();
 
@@ -48,13 +50,21 @@ class ModelLoader {
   std::map<std::string, std::vector<int64_t>> shapes_;  // canonical tensor name -> expected shape
   std::map<std::string, std::vector<float>> staged_;    // parts waiting for the rest of their group
   std::set<std::string> received_;
+  struct PendingQ8 {
+    TensorInfo info;
+    std::vector<uint8_t> bytes;
+  };
+  std::map<std::string, PendingQ8> pending_q8_;           // I8 tensors waiting for their scales
+  std::map<std::string, std::vector<float>> row_scales_;  // scales waiting for their I8 tensor
   size_t vision_left_ = 0;
   size_t text_left_ = 0;
   bool need_logit_scale_ = false;
 };
 
-// Native convenience: loads <dir>/model.safetensors or <dir>/open_clip_model.safetensors with
-// config.json / open_clip_config.json / preprocessor_config.json when present.
-std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options = {});
+// Native convenience: loads <dir>/model.safetensors or <dir>/open_clip_model.safetensors (or the
+// file named by weights_file, e.g. "model.q8.safetensors") with config.json /
+// open_clip_config.json / preprocessor_config.json when present.
+std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions options = {},
+                                      const std::string& weights_file = {});
 
 }  // namespace clip

@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "embedding-table.h"
 #include "model-config.h"
 #include "ops.h"
 
@@ -28,7 +29,7 @@ struct VisionWeights {
 };
 
 struct TextWeights {
-  std::vector<float> token_embedding;  // [vocab, width]
+  EmbeddingTable token_embedding;  // [vocab, width]
   std::vector<float> positions;        // [context, width]
   std::vector<TransformerBlock> blocks;
   LayerNorm ln_final;

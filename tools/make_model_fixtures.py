@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/ usr / bin / env python3
 """Random-weight CLIP checkpoints and their reference embeddings, for the native parity tests.
 
 Two independent reference implementations produce the expected outputs:
@@ -148,6 +148,15 @@ def make_zero_shot(outdir, name):
         json.dump({"labels": labels, "templates": templates}, f)
 
 
+def make_variants(outdir, name):
+    """f16 and q8 copies written by the project's converter (tools/convert_weights.py)."""
+    import subprocess
+    import sys
+    for dtype in ("f16", "q8"):
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "convert_weights.py"),
+                        os.path.join(outdir, name), "--dtype", dtype], check=True, stdout=subprocess.DEVNULL)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir")
@@ -169,8 +178,11 @@ def main():
             seed=3, dtype=torch.bfloat16)
     make_openai(out, "tiny-openai", embed_dim=32, image=32, layers=2, width=128, patch=8,
                 text_width=64, text_heads=2, text_layers=2, seed=4)
+    make_variants(out, "tiny-hf")
+    make_variants(out, "tiny-openai")
     if args.full:
         make_hf(out, "vit-b-32-hf", {}, {}, 512, seed=5)
+        make_variants(out, "vit-b-32-hf")
         make_openai(out, "vit-b-32-openai", embed_dim=512, image=224, layers=12, width=768, patch=32,
                     text_width=512, text_heads=8, text_layers=12, seed=6)
 
