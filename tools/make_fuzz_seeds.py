@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes safetensors fixtures under OUTDIR (the first argument):
+"""Writes safetensors fixtures and the fuzzers' seed corpora under OUTDIR (the first argument):
 
   OUTDIR/safetensors/reference.safetensors  written by the safetensors package itself (torch
                                             writer: F32, F16, BF16, I8, U8, I32, zero-size, scalar)
@@ -9,19 +9,31 @@
   OUTDIR/fuzz/safetensors/*.safetensors     seed corpus for tests/fuzz/safetensors_fuzz.cpp: valid
                                             files from both package writers plus hand-made broken
                                             ones, one per check the reader makes
+  OUTDIR/fuzz/tokenizer/loader-*, text-*    seeds for tests/fuzz/tokenizer_fuzz.cpp beside the
+                                            cases tools/ref_tokenize.py writes there (it runs
+                                            first and empties the folder): edits of the merges
+                                            file (0xFE), vocab.json + merges.txt pairs (0xFF), and
+                                            hostile text (invalid UTF-8, NUL, entities, marks)
+  OUTDIR/fuzz/image/*                       seeds for tests/fuzz/image_fuzz.cpp: one small image
+                                            (Pillow, from a fixed seed) per format, colour type,
+                                            bit depth, chroma layout and coding the decoder has,
+                                            headers that claim huge sizes, and raw-pixel inputs
 
 Everything is generated from fixed seeds, so reruns give identical bytes.
 """
 
+import io
 import json
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 import safetensors.numpy
 import safetensors.torch
 import torch
+from PIL import Image
 
 
 def reference_tensors():
@@ -129,12 +141,151 @@ def write_seeds(outdir, reference_path):
             f.write(data)
 
 
+def tokenizer_seeds():
+    """Inputs for the tokenizer target, by its first byte: 0xFE edits the real merges file
+    (4-byte big-endian offset, then replacement bytes), 0xFF is vocab.json NUL merges.txt, and
+    anything else is text."""
+    def edit(offset, patch):
+        return b"\xfe" + struct.pack(">I", offset) + patch
+
+    tiny_vocab = json.dumps({"a</w>": 0, "b</w>": 1, "ab</w>": 2}).encode()
+    return {
+        "loader-edit-version-line": edit(0, b"#version: 9\n"),
+        "loader-edit-three-symbols": edit(40, b"\na b c\n"),
+        "loader-edit-one-symbol": edit(1000, b"\nx\n"),
+        "loader-edit-cut": edit(5000, b"\n\n\n\n"),
+        "loader-edit-invalid-utf8": edit(300, b"\xc3\x28 \xff\xfe\n"),
+        "loader-edit-nul": edit(700, b"\x00\x00"),
+        "loader-hf-empty": b"\xff{}\x00",
+        "loader-hf-tiny": b"\xff" + tiny_vocab + b"\x00#version: 0.2\na b</w>\n",
+        "loader-hf-bad-json": b"\xff{\"a</w>\": \x00a b\n",
+        "loader-hf-negative-id": b"\xff{\"a\": -1, \"b\": 1e9}\x00a b\n",
+        "loader-hf-duplicate-id": b"\xff{\"a\": 1, \"b\": 1}\x00a b\n",
+        "text-invalid-utf8": b"caf\xc3 cr\xe8me \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf \x80\x80",
+        "text-nul": b"a\x00photo\x00of\x00a cat\x00",
+        "text-entities": b"&amp;amp;lt; &#x1F600; &#0; &#1114112; &notanentity; &NotEqualTilde;",
+        "text-marks": "e\u0301\u0301\u0301 \u200d\U0001F469\u200d\U0001F4BB \u202e abc".encode(),
+        "text-mojibake": "cafÃ© â€œquotedâ€\x9d Ã¢â‚¬â„¢".encode(),
+        "text-whitespace": b" \t\n\r\x0b\x0c \xe3\x80\x80 \xc2\xa0",
+        "text-long-word": b"a" * 4000,
+        "text-digits": b"0123456789" * 50,
+        "text-apostrophes": b"it's we're I'LL 's 't 're 've 'm 'll 'd",
+    }
+
+
+def synthetic_image(width, height, seed):
+    """Gradients, a hard-edged block and noise, as uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 255 * x / max(width - 1, 1)
+    g = 255 * y / max(height - 1, 1)
+    b = 128 + 100 * np.sin(x / 3 + y / 5)
+    rgb = np.stack([r, g, b], axis=-1) + rng.normal(0, 12, (height, width, 3))
+    rgb[height // 3:height // 2, width // 4:width // 2] = (255, 0, 40)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(width, height, depth, colour, rows, interlace=0):
+    """A PNG from already filtered scanline bytes: Pillow cannot write 16-bit RGB or Adam7."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) +
+            png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
+def adam7_rows(pixels):
+    """Scanlines of the seven Adam7 passes (filter 0) of an [h, w, c] uint8 array."""
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+              (0, 1, 1, 2)]
+    out = b""
+    for x0, y0, dx, dy in passes:
+        sub = pixels[y0::dy, x0::dx]
+        if sub.size:
+            out += b"".join(b"\x00" + row.tobytes() for row in sub)
+    return out
+
+
+def pil_bytes(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def gray_16(rgb):
+    """A 16-bit gray image ("I;16") whose low bytes differ from its high bytes."""
+    return (rgb[..., 0].astype(np.uint16) * 256 + rgb[..., 1]).astype(np.uint16)
+
+
+def image_seeds():
+    """One small file per decoder path, so the fuzzer starts next to each."""
+    rgb = synthetic_image(24, 16, 31)
+    photo = Image.fromarray(rgb)
+    gray = photo.convert("L")
+    alpha = Image.fromarray(np.concatenate(
+        [rgb, (np.arange(24 * 16) % 256).astype(np.uint8).reshape(16, 24, 1)], axis=-1))
+    palette = photo.quantize(colors=16, method=Image.Quantize.MEDIANCUT)
+    odd = Image.fromarray(synthetic_image(13, 7, 32))
+    rows16 = b"".join(b"\x00" + (row.astype(">u2") * 257).tobytes() for row in rgb)
+
+    seeds = {
+        "rgb.png": pil_bytes(photo, "PNG"),
+        "rgba.png": pil_bytes(alpha, "PNG"),
+        "gray.png": pil_bytes(gray, "PNG"),
+        "gray-alpha.png": pil_bytes(alpha.convert("LA"), "PNG"),
+        "bilevel.png": pil_bytes(gray.convert("1"), "PNG"),
+        "palette.png": pil_bytes(palette, "PNG"),
+        "palette-trns.png": pil_bytes(palette, "PNG", transparency=3),
+        "palette-4bit.png": pil_bytes(palette, "PNG", bits=4),
+        "gray16.png": pil_bytes(Image.fromarray(gray_16(rgb)), "PNG"),
+        "rgb16.png": raw_png(24, 16, 16, 2, rows16),
+        "interlaced.png": raw_png(24, 16, 8, 2, adam7_rows(rgb), interlace=1),
+        "baseline-420.jpg": pil_bytes(photo, "JPEG", quality=80, subsampling=2),
+        "baseline-422.jpg": pil_bytes(photo, "JPEG", quality=80, subsampling=1),
+        "baseline-444.jpg": pil_bytes(photo, "JPEG", quality=95, subsampling=0),
+        "progressive.jpg": pil_bytes(photo, "JPEG", quality=80, progressive=True),
+        "progressive-odd.jpg": pil_bytes(odd, "JPEG", quality=70, progressive=True),
+        "optimized.jpg": pil_bytes(odd, "JPEG", quality=60, optimize=True),
+        "gray.jpg": pil_bytes(gray, "JPEG", quality=80),
+        "cmyk.jpg": pil_bytes(photo.convert("CMYK"), "JPEG", quality=80),
+        "rgb.gif": pil_bytes(photo, "GIF"),
+        "transparent.gif": pil_bytes(palette, "GIF", transparency=2),
+        "animated.gif": pil_bytes(palette, "GIF", save_all=True, append_images=[odd.convert("P")],
+                                  duration=10, loop=0),
+        "rgb.bmp": pil_bytes(odd, "BMP"),
+        "palette.bmp": pil_bytes(palette, "BMP"),
+        "bilevel.bmp": pil_bytes(gray.convert("1"), "BMP"),
+        "rgba.bmp": pil_bytes(alpha, "BMP"),
+    }
+    # Headers that claim far more pixels than follow (decompression bombs).
+    seeds["bomb.png"] = raw_png(60000, 60000, 8, 2, b"\x00" * 64)
+    seeds["bomb.gif"] = b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00;"
+    seeds["cut.jpg"] = seeds["baseline-420.jpg"][: len(seeds["baseline-420.jpg"]) // 2]
+    # Raw pixels for the target's second path: channels % 5, width % 64, height % 64, pixels.
+    seeds["raw-rgb"] = bytes([3, 24, 16]) + rgb.tobytes()
+    seeds["raw-rgba"] = bytes([4, 24, 16]) + np.asarray(alpha).tobytes()
+    seeds["raw-gray"] = bytes([1, 24, 16]) + np.asarray(gray).tobytes()
+    return seeds
+
+
+def write_other_seeds(outdir):
+    for target, seeds in (("tokenizer", tokenizer_seeds()), ("image", image_seeds())):
+        directory = os.path.join(outdir, "fuzz", target)
+        os.makedirs(directory, exist_ok=True)
+        for name, data in seeds.items():
+            with open(os.path.join(directory, name), "wb") as f:
+                f.write(data)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_fuzz_seeds.py OUTDIR")
     outdir = sys.argv[1]
     reference_path = write_reference(outdir)
     write_seeds(outdir, reference_path)
+    write_other_seeds(outdir)
 
 
 if __name__ == "__main__":
