@@ -23,8 +23,10 @@ struct RowTiles {
   size_t rows(size_t t) const { return base + (t < extra ? 1 : 0); }
 };
 
-// Output columns are cut into chunks of whole panels, small enough that one chunk's packed
-// weights stay in a core's L2 cache while every row tile passes over it.
+// Output columns are cut into chunks of whole panels: the unit of work a thread claims together
+// with one row tile. Tasks go row tile by row tile, so a tile's inputs stay in L1 while the
+// weights stream past; keeping a weight chunk in L2 and streaming the inputs instead measured
+// slower (50x768x3072 f32, one thread: 46 against 50 GFLOP/s).
 constexpr size_t kChunkBytes = 192 * 1024;
 
 size_t chunk_panels(size_t panel_bytes, size_t panels) {
@@ -40,7 +42,7 @@ ThreadPool* pool_for(double macs, ThreadPool* pool) {
 }
 
 // Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
-// whole [rows, out] output of a GEMM of depth k, chunk by chunk, spread over the pool.
+// whole [rows, out] output of a GEMM of depth k, spread over the pool.
 template <typename Tile>
 void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, ThreadPool* pool,
                         const Tile& tile) {
@@ -50,8 +52,8 @@ void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, T
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
   pool = pool_for(static_cast<double>(rows) * out * k, pool);
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
-    const size_t chunk = task / row_tiles.count;
-    const size_t t = task % row_tiles.count;
+    const size_t t = task / chunks;
+    const size_t chunk = task % chunks;
     const size_t first_panel = chunk * per_chunk;
     const size_t col = first_panel * kernels::kPanel;
     const size_t cols = std::min(out - col, per_chunk * kernels::kPanel);
