@@ -18,9 +18,11 @@ export type ProgressEvent =
 
 export interface LoadOptions {
   /**
-   * How the transformer weights are kept in memory. `'f32'` (default): as stored, exact.
-   * `'q8'`: int8 with a scale per output channel, about 4x smaller, faster, slightly less exact.
-   * `'f16'` is reserved and currently rejected.
+   * Which weights file, and how the weights are kept in memory. `'f32'` (default):
+   * `model.safetensors`, exact. `'f16'`: `model.fp16.safetensors` (half the download; computed
+   * in f32). `'q8'`: `model.q8.safetensors` when the source has it, else `model.safetensors`
+   * quantized at load: int8 with a scale per output channel, about 4x smaller, faster, slightly
+   * less exact. The `.fp16` / `.q8` files are written by `tools/convert_weights.py`.
    */
   dtype?: 'f32' | 'f16' | 'q8';
   /**
@@ -35,6 +37,12 @@ export interface LoadOptions {
   cache?: boolean;
   /** Aborts the load: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * `'all'` (default): resolve once every weight is in. `'image'`: resolve as soon as the image
+   * tower is in (files from `tools/convert_weights.py` put it first); text calls then wait for
+   * the rest by themselves, and `clip.ready` tells when it has arrived.
+   */
+  waitFor?: 'all' | 'image';
 }
 
 /** Raw 8-bit pixels, rows packed: 1 (gray), 3 (RGB) or 4 (RGBA; alpha is dropped) channels. */
@@ -126,6 +134,8 @@ export interface ClipApi {
 export declare class Clip implements ClipApi {
   private constructor();
   readonly info: ModelInfo;
+  /** Resolves once every weight is in (see LoadOptions.waitFor); rejects if the rest failed to load. */
+  readonly ready: Promise<void>;
   embedImage(image: ImageInput): Promise<Float32Array>;
   embedImage(images: ImageInput[]): Promise<Float32Array[]>;
   embedText(text: string): Promise<Float32Array>;

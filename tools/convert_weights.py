@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """Writes smaller copies of a CLIP checkpoint that the runtime loads directly.
 
   f16: every tensor as float16 (half the download; the runtime computes in f32).
@@ -12,13 +12,15 @@ Works on Hugging Face (model.safetensors) and OpenAI / open_clip (open_clip_mode
 checkpoints, in any float dtype. usage: convert_weights.py MODEL_DIR --dtype f16|q8 [--out FILE]
 """
 import argparse
+import json
 import os
 import re
+import struct
 import sys
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 #Matrices the runtime keeps in int8 in its q8 form(src / model - loader.cpp).
 QUANTIZED = re.compile(
@@ -52,6 +54,34 @@ def convert(tensors, dtype):
     return out
 
 
+DTYPE_NAMES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int8: "I8"}
+
+
+def is_image_tower(name):
+    return name.startswith(("vision_model.", "visual"))
+
+
+def save_image_tower_first(tensors, path, metadata):
+    """A safetensors file whose data puts the image tower first, so a streaming load can answer
+    image queries while the text tower is still arriving. (safetensors' own writer orders tensors
+    by dtype and name, which puts the text tower first in both naming schemes.)"""
+    names = sorted(tensors, key=lambda n: (not is_image_tower(n), n))
+    header, offset, blobs = {"__metadata__": metadata}, 0, []
+    for name in names:
+        data = tensors[name].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": DTYPE_NAMES[tensors[name].dtype], "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir")
@@ -66,7 +96,7 @@ def main():
         sys.exit(f"convert_weights: no model.safetensors or open_clip_model.safetensors in {args.model_dir}")
     out = args.out or os.path.join(args.model_dir, f"{stem}.{SUFFIX[args.dtype]}.safetensors")
     converted = convert(load_file(source), args.dtype)
-    save_file(converted, out, metadata={"format": "pt", "clip_wasm_dtype": args.dtype})
+    save_image_tower_first(converted, out, {"format": "pt", "clip_wasm_dtype": args.dtype})
     quantized = sum(1 for k in converted if k.endswith(".scales"))
     print(f"{out}: {os.path.getsize(out) / 1e6:.1f} MB ({args.dtype}, {quantized} int8 matrices), "
           f"from {os.path.getsize(source) / 1e6:.1f} MB")

@@ -24,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -197,6 +198,16 @@ def make_hf(root, images_dir, images):
     save_file({k: v.numpy() for k, v in state.items()}, os.path.join(missing, "model.safetensors"))
     for name in ["config.json", "vocab.json", "merges.txt"]:
         shutil.copy(os.path.join(path, name), os.path.join(missing, name))
+
+    # The converter's f16 and int8 files only (no f32 file), for dtype 'f16' and pre-quantized 'q8'.
+    converted = os.path.join(root, "tiny-hf-converted")
+    os.makedirs(converted, exist_ok=True)
+    for name in ["config.json", "preprocessor_config.json", "vocab.json", "merges.txt"]:
+        shutil.copy(os.path.join(path, name), os.path.join(converted, name))
+    for dtype, suffix in [("f16", "fp16"), ("q8", "q8")]:
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "convert_weights.py"), path,
+                        "--dtype", dtype, "--out", os.path.join(converted, f"model.{suffix}.safetensors")],
+                       check=True, stdout=subprocess.DEVNULL)
 
     return reference(
         lambda pixels: model.get_image_features(pixel_values=pixels),

@@ -1,4 +1,4 @@
-#!/ usr / bin / env python3
+#!/usr/bin/env python3
 """Random-weight CLIP checkpoints and their reference embeddings, for the native parity tests.
 
 Two independent reference implementations produce the expected outputs:

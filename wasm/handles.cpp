@@ -43,10 +43,11 @@ val string_array(const std::vector<std::string>& strings) {
   return array;
 }
 
+// f16 is a storage format (half the download): its weights are computed in f32.
 WeightFormat parse_dtype(const std::string& dtype) {
-  if (dtype == "f32") return WeightFormat::f32;
+  if (dtype == "f32" || dtype == "f16") return WeightFormat::f32;
   if (dtype == "q8") return WeightFormat::q8;
-  fail("dtype '", dtype, "' is not supported: use 'f32' or 'q8'");
+  fail("dtype '", dtype, "' is not supported: use 'f32', 'f16' or 'q8'");
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ function parse(argv) {
     labels: values.labels,
     templates: values.ensemble ? 'ensemble' : values.template,
   };
-  if (!['f32', 'f16', 'q8'].includes(options.dtype)) throw new UsageError('--dtype must be f32 or q8');
+  if (!['f32', 'f16', 'q8'].includes(options.dtype)) throw new UsageError('--dtype must be f32, f16 or q8');
   if (values.ensemble && values.template) throw new UsageError('use --template or --ensemble, not both');
   return options;
 }

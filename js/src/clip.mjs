@@ -46,26 +46,59 @@ export class Clip {
   #disposed = false;
   #labelCache = new Map();
 
+  #describe;
+  #loading = null; // streaming of the text tower, when load() resolved with the image tower only
+  #cancelLoading;
+
   /** @internal Use load(). */
-  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source }) {
+  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source, loading = null, cancelLoading = null }) {
+    this.#cancelLoading = cancelLoading;
     this.#module = module;
     this.#model = model;
     this.#tokenizer = tokenizer;
     this.#tokenizerProblem = tokenizerProblem;
-    const raw = model.info();
-    this.#info = Object.freeze({
-      embedDim: raw.embedDim,
-      imageSize: raw.imageSize,
-      contextLength: raw.contextLength,
-      hasVision: raw.hasVision,
-      hasText: raw.hasText,
-      threads: raw.threads,
-      weightBytes: raw.weightBytes,
-      logitScale: raw.logitScale,
-      dtype,
-      build,
-      source,
-    });
+    this.#describe = () => {
+      const raw = this.#model.info();
+      this.#info = Object.freeze({
+        embedDim: raw.embedDim,
+        imageSize: raw.imageSize,
+        contextLength: raw.contextLength,
+        hasVision: raw.hasVision,
+        hasText: raw.hasText,
+        threads: raw.threads,
+        weightBytes: raw.weightBytes,
+        logitScale: raw.logitScale,
+        dtype,
+        build,
+        source,
+      });
+    };
+    this.#describe();
+    if (loading) {
+      this.#loading = loading.then(() => {
+        if (this.#model) this.#describe(); // the text tower's weights are in now
+      });
+      this.#loading.catch(() => {}); // the error reaches callers through ready and text calls
+    }
+  }
+
+  /**
+   * Resolves once every weight is in. Only differs from load() with {waitFor: 'image'}, where the
+   * text tower may still be streaming; text calls wait for it by themselves.
+   */
+  get ready() {
+    return this.#loading ?? Promise.resolve();
+  }
+
+  // Text calls wait for the text tower when it is still streaming.
+  #runText(what, task) {
+    if (!this.#loading) return this.#run(what, task);
+    return this.#loading.then(
+      () => this.#run(what, task),
+      (error) => {
+        throw new Error(`${what}: the model failed to load: ${error.message}`);
+      },
+    );
   }
 
   /** Sizes and settings of the loaded model. */
@@ -141,7 +174,7 @@ export class Clip {
 
   /** Text embedding(s), L2-normalized: Float32Array [embedDim], or one per text for an array. */
   embedText(text) {
-    return this.#run('embedText', () => this.#embedTexts(text, 'embedText'));
+    return this.#runText('embedText', () => this.#embedTexts(text, 'embedText'));
   }
 
   /** Token ids [start, ..., end] as the text tower sees them (truncated to the context length). */
@@ -183,7 +216,7 @@ export class Clip {
    *   label; default ['a photo of a {}.'], 'ensemble' = the CLIP authors' 7 ImageNet prompts.
    */
   classify(image, labels, options = {}) {
-    return this.#run('classify', async () => {
+    return this.#runText('classify', async () => {
       if (!Array.isArray(labels) || labels.length === 0) {
         throw new TypeError('classify: labels must be a non-empty array of strings');
       }
@@ -208,7 +241,7 @@ export class Clip {
    * (a Float32Array of length embedDim).
    */
   similarity(a, b) {
-    return this.#run('similarity', async () => {
+    return this.#runText('similarity', async () => {
       const embed = async (x, label) => {
         if (typeof x === 'string') return this.#embedTexts(x, label);
         if (x instanceof Float32Array && x.length === this.#info.embedDim) return x;
@@ -223,7 +256,9 @@ export class Clip {
   dispose() {
     if (this.#disposed) return this.#queue;
     this.#disposed = true;
-    this.#queue = this.#queue.then(() => {
+    this.#cancelLoading?.();
+    const loading = this.#loading?.catch(() => {}); // a cancelled stream ends with an error
+    this.#queue = Promise.all([this.#queue, loading]).then(() => {
       this.#model.delete();
       this.#tokenizer?.delete();
       this.#module.endThreads();
@@ -259,15 +294,22 @@ async function readLayout(files, progress) {
     progress.small('config.json', config.length);
     const preprocessor = await files.read('preprocessor_config.json');
     if (preprocessor) progress.small('preprocessor_config.json', preprocessor.length);
-    return { config: textOf(config), preprocessor: textOf(preprocessor), weights: ['model.safetensors'] };
+    return { config: textOf(config), preprocessor: textOf(preprocessor), stems: ['model'] };
   }
   const openClip = await files.read('open_clip_config.json');
   if (openClip) {
     progress.small('open_clip_config.json', openClip.length);
-    return { config: textOf(openClip), preprocessor: '', weights: ['open_clip_model.safetensors'] };
+    return { config: textOf(openClip), preprocessor: '', stems: ['open_clip_model'] };
   }
   // No config: sizes come from the tensor shapes.
-  return { config: '', preprocessor: '', weights: ['model.safetensors', 'open_clip_model.safetensors'] };
+  return { config: '', preprocessor: '', stems: ['model', 'open_clip_model'] };
+}
+
+// Weights files to try for a dtype, in order. f16 and pre-quantized q8 files are written by
+// tools/convert_weights.py; q8 falls back to quantizing the f32 file at load.
+function weightFiles(stems, dtype) {
+  const variants = { f32: [''], f16: ['.fp16'], q8: ['.q8', ''] }[dtype];
+  return variants.flatMap((variant) => stems.map((stem) => `${stem}${variant}.safetensors`));
 }
 
 function progressReporter(onProgress, name) {
@@ -293,7 +335,7 @@ async function openWeights(files, names) {
 
 // Feeds the weights to the loader chunk by chunk: each chunk is copied once, into wasm memory,
 // where the loader converts and packs every tensor as soon as its bytes are in.
-async function streamWeights(loader, { file, name }, progress, signal) {
+async function streamWeights(loader, { file, name }, progress, signal, onChunk) {
   progress.emit({ status: 'initiate', file: name });
   progress.emit({ status: 'download', file: name });
   const total = file.size;
@@ -305,6 +347,7 @@ async function streamWeights(loader, { file, name }, progress, signal) {
       check(loader.feed(chunk.length), name);
       loaded += chunk.length;
       progress.emit({ status: 'progress', file: name, loaded, total, progress: total ? (100 * loaded) / total : 0 });
+      onChunk?.();
     }
     signal?.throwIfAborted();
     check(loader.finish(), name);
@@ -319,14 +362,18 @@ async function streamWeights(loader, { file, name }, progress, signal) {
  * Loads a CLIP model. See index.d.ts for the options and their defaults.
  */
 export async function load(source = DEFAULT_MODEL, options = {}) {
-  const { dtype = 'f32', threads, onProgress, cache = true, signal } = options;
+  const { dtype = 'f32', threads, onProgress, cache = true, signal, waitFor = 'all' } = options;
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
+  if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
   signal?.throwIfAborted();
   const { build, threads: threadCount } = chooseBuild(threads);
   const files = resolveSource(source, { cache, signal });
   const name = typeof source === 'string' || source instanceof URL ? String(source) : 'memory';
   const progress = progressReporter(onProgress, name);
+  // dispose() of a Clip returned before the text tower is in stops the stream.
+  const stop = new AbortController();
+  const streamSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
   const modulePromise = createInstance(build, threadCount);
   let module = null;
@@ -334,18 +381,44 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   let tokenizer = null;
   let model = null;
   let weights = null;
+  const cleanUp = () => {
+    weights?.file.cancel();
+    model?.delete();
+    loader?.delete();
+    tokenizer?.delete();
+    module?.endThreads();
+    model = loader = tokenizer = null;
+  };
   try {
     const layout = await readLayout(files, progress);
     module = await modulePromise;
     tokenizer = await readTokenizer(module, files, progress);
-    weights = await openWeights(files, layout.weights);
+    weights = await openWeights(files, weightFiles(layout.stems, dtype));
     loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
-    await streamWeights(loader, weights, progress, signal);
-    await files.settled(); // downloads are in the browser cache before load() resolves
-    model = loader.model();
-    if (!model) throw new Error('load: the weights file had no header');
-    loader.delete();
-    loader = null;
+
+    let imageReady;
+    const imageTower = new Promise((resolve) => {
+      imageReady = resolve;
+    });
+    const watchImageTower = () => {
+      const handle = loader.model();
+      if (!handle) return;
+      const { hasVision, visionReady } = handle.info();
+      handle.delete();
+      if (hasVision && visionReady) imageReady();
+    };
+    const streaming = (async () => {
+      await streamWeights(loader, weights, progress, streamSignal, waitFor === 'image' ? watchImageTower : null);
+      await files.settled(); // downloads are in the browser cache before the load completes
+      model ??= loader.model();
+      if (!model) throw new Error('load: the weights file had no header');
+      loader.delete();
+      loader = null;
+      progress.emit({ status: 'ready', model: name });
+    })();
+    const early = await Promise.race([streaming.then(() => false), imageTower.then(() => true)]);
+
+    model = loader?.model() ?? model;
     const clip = new Clip({
       module,
       model,
@@ -354,16 +427,19 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       build,
       dtype,
       source: name,
+      // The text tower keeps streaming; a failure there fails text calls, not the image tower.
+      loading: early ? streaming.catch((error) => {
+        weights.file.cancel();
+        loader?.delete();
+        loader = null;
+        throw error;
+      }) : null,
+      cancelLoading: early ? () => stop.abort(new Error('the Clip was disposed while loading')) : null,
     });
-    progress.emit({ status: 'ready', model: name });
     return clip;
   } catch (error) {
-    weights?.file.cancel();
     if (!module) module = await modulePromise.catch(() => null);
-    model?.delete();
-    loader?.delete();
-    tokenizer?.delete();
-    module?.endThreads();
+    cleanUp();
     throw error;
   }
 }

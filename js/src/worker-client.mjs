@@ -101,6 +101,13 @@ export class WorkerClip {
     }
   }
 
+  /** As Clip.ready: resolves once every weight is in, with the final info. */
+  get ready() {
+    return this.#call('ready', []).then((info) => {
+      this.#info = info;
+    });
+  }
+
   embedImage(input) {
     return this.#call('embedImage', [input]);
   }

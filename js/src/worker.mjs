@@ -32,6 +32,10 @@ async function handle({ id, method, args = [] }) {
       const options = { ...args[1], signal: loading.signal, onProgress: (progress) => post({ progress }) };
       clip = await load(args[0], options);
       result = clip.info;
+    } else if (method === 'ready') {
+      if (!clip) throw new Error('ready: the model is not loaded');
+      await clip.ready;
+      result = clip.info;
     } else if (method === 'dispose') {
       await clip?.dispose();
     } else if (!clip || !METHODS.has(method)) {

@@ -204,7 +204,79 @@ describe('sources', () => {
     await clip.dispose();
   });
 
+  test("the converter's f16 and pre-quantized q8 files load by dtype", async () => {
+    const f16 = await load(modelDir('tiny-hf-converted'), { threads: 1, dtype: 'f16' });
+    assert.equal(f16.info.dtype, 'f16');
+    const f16Image = cosine(await f16.embedImage(readImage('photo.png')), ref.images['photo.png']);
+    const f16Text = cosine(await f16.embedText('a photo of a cat'), ref.texts['a photo of a cat']);
+    recordFigure('js-api', 'f16-file-image-cosine', f16Image.toFixed(7));
+    recordFigure('js-api', 'f16-file-text-cosine', f16Text.toFixed(7));
+    assert.ok(f16Image >= 0.9999 && f16Text >= 0.9999, `f16 cosines ${f16Image}, ${f16Text}`);
+    await f16.dispose();
+
+    // The int8 file gives the very model that quantizing the f32 file at load gives.
+    const fromFile = await load(modelDir('tiny-hf-converted'), { threads: 1, dtype: 'q8' });
+    const atLoad = await load(modelDir('tiny-hf'), { threads: 1, dtype: 'q8' });
+    assert.ok(fromFile.info.weightBytes < atLoad.info.weightBytes * 1.01);
+    const a = await fromFile.embedImage(readImage('photo.png'));
+    const b = await atLoad.embedImage(readImage('photo.png'));
+    assert.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5), 'q8 file equals q8 at load');
+    await fromFile.dispose();
+    await atLoad.dispose();
+  });
+
   test('the default source is a hub URL with safetensors', () => {
     assert.match(DEFAULT_MODEL, /^https:\/\/huggingface\.co\/openai\/clip-vit-base-patch32\/resolve\/.+\/$/);
   });
+});
+
+// The converter writes the image tower first, so with waitFor: 'image' a page can embed images
+// while the text tower is still arriving; text calls wait for it.
+test("waitFor: 'image' answers image calls while the text tower streams", async () => {
+  const dir = modelDir('tiny-hf-converted');
+  const weights = readFileSync(`${dir}/model.q8.safetensors`);
+  const headerLength = Number(weights.readBigUInt64LE(0));
+  const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString());
+  const imageTower = (name) => name.startsWith('vision_model.') || name === 'visual_projection.weight';
+  const imageEnd = Math.max(
+    ...Object.entries(header)
+      .filter(([name]) => imageTower(name.replace(/\.scales$/, '')))
+      .map(([, info]) => info.data_offsets[1]),
+  );
+  let release;
+  const released = new Promise((resolve) => {
+    release = resolve;
+  });
+  const routes = {};
+  for (const name of ['config.json', 'preprocessor_config.json', 'vocab.json', 'merges.txt']) {
+    routes[`/progressive/${name}`] = (req, res) => res.end(readFileSync(`${dir}/${name}`));
+  }
+  routes['/progressive/model.q8.safetensors'] = async (req, res) => {
+    res.writeHead(200, { 'Content-Length': weights.length });
+    res.write(weights.subarray(0, 8 + headerLength + imageEnd));
+    await released;
+    res.end(weights.subarray(8 + headerLength + imageEnd));
+  };
+  const server = await serveFixtures(routes);
+  try {
+    const ref = REFERENCE.models['tiny-hf'];
+    const clip = await load(`${server.url}/progressive/`, { threads: 1, dtype: 'q8', waitFor: 'image', cache: false });
+    const image = await clip.embedImage(readImage('photo.png'));
+    assert.ok(cosine(image, ref.images['photo.png']) >= 0.999, 'image tower answers before the text tower is in');
+    let textDone = false;
+    const text = clip.embedText('a photo of a cat').then((embedding) => {
+      textDone = true;
+      return embedding;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(textDone, false, 'text waits for its tower');
+    release();
+    await clip.ready;
+    assert.ok(cosine(await text, ref.texts['a photo of a cat']) >= 0.999);
+    assert.ok(clip.info.weightBytes > 0);
+    await clip.dispose();
+  } finally {
+    release();
+    await server.close();
+  }
 });

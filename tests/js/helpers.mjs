@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const FIXTURES = resolve(ROOT, process.env.CLIP_FIXTURES ?? 'build/fixtures/js');
+export const FIXTURES = resolve(ROOT, process.env.CLIP_FIXTURES ?? 'build/native/fixtures/js');
 
 // Generates the fixtures when they are missing, so `node --test tests/js/` works on its own.
 function ensureFixtures() {

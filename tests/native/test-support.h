@@ -15,7 +15,7 @@ namespace clip::test {
 // a failure, never a skip.
 inline std::string fixture_path(const std::string& relative) {
   const char* root = std::getenv("CLIP_FIXTURES");
-  std::string path = std::string(root ? root : "build/fixtures") + "/" + relative;
+  std::string path = std::string(root ? root : "build/native/fixtures") + "/" + relative;
   if (!std::ifstream(path).good()) {
     ADD_FAILURE() << "fixture missing: " << path << " (run scripts/make-fixtures.sh)";
   }
