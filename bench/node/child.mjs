@@ -1,0 +1,146 @@
+// One measurement process, forked by bench.mjs with its task as JSON in argv[2]; the result goes
+// back over the IPC channel. Two kinds of task:
+//   latency  one thread count, every runner loaded side by side, timed in turn (A B C A B C ...)
+//   load     a fresh process for one runtime/dtype/thread count: start-up, load, memory
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { makeRunner, ortStartup, oursStartup, ortWeb, TEXT } from './runners.mjs';
+import { cosine, loadAverage, memoryNow, processThreads, readSafetensors, round, sleep, summary } from './util.mjs';
+
+// The CLIP BPE ids of TEXT, for runs without our tokenizer (checked against it when it is there).
+const TEXT_IDS = [49406, 320, 1125, 539, 320, 1929, 269, 49407];
+
+const warnings = [];
+const warn = console.warn;
+console.warn = (...args) => {
+  warnings.push(args.join(' '));
+  warn(...args);
+};
+
+// The first preprocessed image of the checkpoint's reference file (what PyTorch embedded), else
+// a fixed pattern. Either way every runner gets the same floats.
+function pixelsAndReference(modelDir) {
+  const path = join(modelDir, 'reference.safetensors');
+  if (existsSync(path)) {
+    const { pixel_values: pixels, image_embeds: embeds } = readSafetensors(path);
+    const size = pixels.shape[1] * pixels.shape[2] * pixels.shape[3];
+    return { pixels: pixels.data.slice(0, size), reference: embeds.data.slice(0, embeds.shape[1]), source: path };
+  }
+  const pixels = new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01));
+  return { pixels, reference: null, source: 'sin pattern' };
+}
+
+const OPS = ['image', 'textShort', 'text77'];
+
+async function latency(task) {
+  const result = { loadavgStart: loadAverage(), threadsBefore: processThreads(), runners: {} };
+  const runners = [];
+  for (const runtime of task.runtimes) {
+    for (const dtype of task.dtypes) {
+      const runner = makeRunner(runtime, dtype, task.threads, task.paths);
+      const kinds = runtime === 'ours' ? undefined : OPS;
+      const loaded = await runner.load(kinds);
+      runners.push(runner);
+      result.runners[runner.name] = { loadMs: round(loaded.ms), loadParts: loaded.parts };
+    }
+  }
+  result.threadsAfterLoad = processThreads();
+  if (task.runtimes.includes('ort-web')) result.ortWebNumThreads = (await ortWeb(task.threads)).env.wasm.numThreads;
+
+  const ours = runners.find((r) => r.runtime === 'ours');
+  const tokens = ours ? await ours.tokenize(TEXT) : TEXT_IDS;
+  result.tokens = tokens;
+  const { pixels, reference, source } = pixelsAndReference(task.paths.modelDir);
+  result.pixels = source;
+
+  // Agreement: image against PyTorch's embedding, text against the first runner's.
+  const first = {};
+  for (const runner of runners) {
+    const r = result.runners[runner.name];
+    r.agreement = {};
+    for (const op of OPS) {
+      if (!runner[op]) continue;
+      const out = await runner[op](op === 'image' ? pixels : tokens);
+      if (op === 'image' && reference) r.agreement.imageVsPytorch = round(cosine(out, reference), 6);
+      if (op !== 'image') {
+        first.text ??= { name: runner.name, out };
+        r.agreement[`${op}Vs${first.text.name.replace(' ', '-')}`] = round(cosine(out, first.text.out), 6);
+      }
+    }
+  }
+
+  const samples = Object.fromEntries(runners.map((r) => [r.name, { image: [], textShort: [], text77: [] }]));
+  const round_ = async (record) => {
+    for (const op of OPS) {
+      for (const runner of runners) {
+        if (!runner[op]) continue;
+        await sleep(task.gapMs); // lets the previous runtime's threads go idle
+        const start = performance.now();
+        await runner[op](op === 'image' ? pixels : tokens);
+        if (record) samples[runner.name][op].push(performance.now() - start);
+      }
+    }
+  };
+  for (let i = 0; i < task.warmup; i++) await round_(false);
+  const timedStart = performance.now();
+  for (let i = 0; i < task.iterations; i++) await round_(true);
+  result.timedSeconds = round((performance.now() - timedStart) / 1000, 1);
+
+  for (const runner of runners) {
+    const r = result.runners[runner.name];
+    for (const op of OPS) if (samples[runner.name][op].length) r[op] = summary(samples[runner.name][op]);
+    const heap = runner.wasmHeap();
+    if (heap) r.wasmHeap = heap;
+    if (runner.runtime === 'ours') r.info = runner.info();
+  }
+  result.memory = memoryNow();
+  result.threadsAtEnd = processThreads();
+  result.loadavgEnd = loadAverage();
+  for (const runner of runners) await runner.dispose();
+  return result;
+}
+
+async function load(task) {
+  const { runtime, dtype, threads, paths } = task;
+  const result = { runtime, dtype, threads, loadavgStart: loadAverage(), threadsBefore: processThreads() };
+  result.memoryBefore = memoryNow();
+  if (runtime === 'ours') {
+    const { ms, build, processThreadsReady } = await oursStartup(threads, paths.packageDir);
+    Object.assign(result, { startupMs: round(ms), build, threadsAfterStartup: processThreadsReady });
+  } else {
+    result.startupMs = round(await ortStartup(runtime, threads, paths.onnxDir));
+    result.threadsAfterStartup = processThreads();
+  }
+  const runner = makeRunner(runtime, dtype, threads, paths);
+  const loaded = await runner.load();
+  result.loadMs = round(loaded.ms);
+  result.loadParts = Object.fromEntries(Object.entries(loaded.parts).map(([k, v]) => [k, round(v)]));
+  result.memoryAfterLoad = memoryNow();
+  result.wasmHeapAfterLoad = runner.wasmHeap();
+
+  // First calls (one-time work such as tier-up shows here), then the peak after both towers ran.
+  const { pixels } = pixelsAndReference(paths.modelDir);
+  let start = performance.now();
+  await runner.image(pixels);
+  result.firstImageMs = round(performance.now() - start);
+  start = performance.now();
+  await runner.textShort(TEXT_IDS);
+  result.firstTextMs = round(performance.now() - start);
+  result.memoryPeak = memoryNow();
+  result.wasmHeapPeak = runner.wasmHeap();
+  if (runtime === 'ours') result.weightBytes = runner.info().weightBytes;
+  result.threadsAtEnd = processThreads();
+  result.loadavgEnd = loadAverage();
+  await runner.dispose();
+  return result;
+}
+
+const task = JSON.parse(process.argv[2]);
+try {
+  const result = task.kind === 'latency' ? await latency(task) : await load(task);
+  result.warnings = warnings;
+  process.send({ ok: true, result }, () => process.exit(0));
+} catch (error) {
+  process.send({ ok: false, error: error.stack ?? String(error), warnings }, () => process.exit(1));
+}
