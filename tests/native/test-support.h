@@ -42,7 +42,7 @@ inline void record_figure(const std::string& group, const std::string& name,
 
 inline void record_figure(const std::string& group, const std::string& name, double value) {
   char text[64];
-  std::snprintf(text, sizeof text, "%.8g", value);
+  std::snprintf(text, sizeof text, "%.10g", value);
   record_figure(group, name, std::string(text));
 }
 

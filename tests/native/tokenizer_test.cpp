@@ -101,15 +101,9 @@ TEST(Tokenizer, LoadsBothLayoutsQuickly) {
     EXPECT_EQ(a.vocab_size(), 49408u);
     EXPECT_EQ(b.vocab_size(), 49408u);
   }
+  // Figures, not pass/fail checks: speed is judged by benchmarks, never by timed tests.
   record_figure("TOKENIZER", "load_openai_bpe_ms", openai_ms);
   record_figure("TOKENIZER", "load_hf_vocab_merges_ms", hf_ms);
-#if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__)
-  const double bound_ms = 100.0;
-#else
-  const double bound_ms = 1000.0;  // debug or sanitizer builds run several times slower
-#endif
-  EXPECT_LT(openai_ms, bound_ms);
-  EXPECT_LT(hf_ms, bound_ms);
 }
 
 TEST(Tokenizer, LayoutsHoldTheSameVocabulary) {
