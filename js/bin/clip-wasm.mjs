@@ -26,7 +26,7 @@ options:
   --top K               classify: show the K best labels (default: all)
   --runs N              bench: timed runs of each kind (default 5)
   --threads N           threads (default: cores, at most 8)
-  --dtype f32|q8        weight format in memory (default f32)
+  --dtype f32|f16|q8    weights file and format (default f32; see the package README)
   --json                print JSON
   --quiet               no progress bar
   -h, --help            this text
