@@ -11,6 +11,14 @@ namespace clip {
 Model::Model(ModelConfig config, ModelOptions options)
     : config_(std::move(config)), options_(options) {
   if (options_.threads < 0) fail("threads must be >= 0 (0 = all cores), got ", options_.threads);
+  // Attention reads heads x (width / heads) columns: any remainder would be silently left out.
+  for (const TransformerConfig* t : {config_.vision ? &config_.vision->transformer : nullptr,
+                                     config_.text ? &config_.text->transformer : nullptr}) {
+    if (t && (t->heads < 1 || t->width % t->heads != 0)) {
+      fail("weights: width ", t->width, " does not split into ", t->heads,
+           " attention heads; a config file must give the head count");
+    }
+  }
   // Threads start before any weight is allocated (see TOOLCHAIN.md: late thread start-up with a
   // large wasm heap can hang).
   pool_ = std::make_unique<ThreadPool>(options_.threads);

@@ -17,6 +17,9 @@ namespace clip {
 struct ModelOptions {
   WeightFormat format = WeightFormat::f32;  // how linear layers are packed (q8: int8 weights)
   int threads = 0;                          // 0 = hardware concurrency
+  // Bytes the weights may take, 0 = no limit. The wasm build passes its heap's maximum, so a
+  // header declaring a larger model fails at once instead of after streaming gigabytes.
+  uint64_t memory_limit = 0;
 };
 
 class Model {

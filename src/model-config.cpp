@@ -30,6 +30,18 @@ const TensorInfo& require(const SafetensorsHeader& header, const std::string& na
   return *info;
 }
 
+// A size read from a tensor shape. A hostile header can declare 0 (zero-width layers normalize by
+// zero, an empty projection gives empty embeddings) or more than an int holds; the upper bound,
+// far above any CLIP, keeps the size arithmetic of the encoders inside int.
+int size_from(const TensorInfo& info, size_t dim, const char* what) {
+  constexpr int64_t kMaxSize = int64_t{1} << 24;
+  const int64_t value = info.shape[dim];
+  if (value < 1 || value > kMaxSize) {
+    fail("weights: ", info.name, " gives the ", what, " ", value, ", expected 1 to ", kMaxSize);
+  }
+  return static_cast<int>(value);
+}
+
 // Number of blocks: 1 + the largest N in names "<prefix>N.".
 int count_layers(const SafetensorsHeader& header, const std::string& prefix) {
   int layers = 0;
@@ -55,7 +67,7 @@ TransformerConfig infer_transformer(const SafetensorsHeader& header,
   t.layers = count_layers(header, layer_prefix);
   if (t.layers == 0) fail("weights: no transformer blocks named ", layer_prefix, "N.*");
   const TensorInfo& fc1 = require(header, layer_prefix + "0." + fc1_suffix, 2);
-  t.mlp_dim = static_cast<int>(fc1.shape[0]);
+  t.mlp_dim = size_from(fc1, 0, "MLP size");
   t.heads = std::max(1, width / kDefaultHeadDim);
   return t;
 }
@@ -99,7 +111,7 @@ constexpr SchemeNames kOpenAiNames = {"visual.conv1.weight",
                                       true};
 
 int projection_dim(const TensorInfo& projection, bool transposed) {
-  return static_cast<int>(transposed ? projection.shape[1] : projection.shape[0]);
+  return size_from(projection, transposed ? 1 : 0, "embedding size");
 }
 
 void check_field(const char* field, int from_file, int from_tensors) {
@@ -174,14 +186,16 @@ ModelConfig infer_config(const SafetensorsHeader& header) {
     const TensorInfo& positions = require(header, n.vision_positions, 2);  // [tokens, width]
     const TensorInfo& projection = require(header, n.vision_projection, 2);
     VisionConfig v;
-    const int width = static_cast<int>(patch.shape[0]);
-    v.patch_size = static_cast<int>(patch.shape[2]);
-    if (patch.shape[1] != 3 || patch.shape[3] != v.patch_size || v.patch_size <= 0) {
+    const int width = size_from(patch, 0, "width");
+    v.patch_size = size_from(patch, 2, "patch size");
+    if (patch.shape[1] != 3 || patch.shape[3] != v.patch_size) {
       fail("weights: ", n.patch, " must be [width, 3, p, p]");
     }
     const int grid =
-        static_cast<int>(std::lround(std::sqrt(static_cast<double>(positions.shape[0] - 1))));
-    if (grid * grid + 1 != positions.shape[0] || positions.shape[1] != width) {
+        positions.shape[0] < 2
+            ? 0
+            : static_cast<int>(std::lround(std::sqrt(static_cast<double>(positions.shape[0] - 1))));
+    if (grid < 1 || int64_t{grid} * grid + 1 != positions.shape[0] || positions.shape[1] != width) {
       fail("weights: ", n.vision_positions, " must be [grid*grid + 1, ", width, "]");
     }
     v.image_size = grid * v.patch_size;
@@ -196,10 +210,10 @@ ModelConfig infer_config(const SafetensorsHeader& header) {
     const TensorInfo& positions = require(header, n.text_positions, 2);  // [context, width]
     const TensorInfo& projection = require(header, n.text_projection, 2);
     TextConfig t;
-    t.vocab_size = static_cast<int>(tokens.shape[0]);
-    t.context_length = static_cast<int>(positions.shape[0]);
+    t.vocab_size = size_from(tokens, 0, "vocabulary size");
+    t.context_length = size_from(positions, 0, "context length");
     t.transformer =
-        infer_transformer(header, n.text_layers, n.text_fc1, static_cast<int>(tokens.shape[1]));
+        infer_transformer(header, n.text_layers, n.text_fc1, size_from(tokens, 1, "width"));
     const int dim = projection_dim(projection, n.projections_transposed);
     if (config.vision && dim != config.embed_dim) {
       fail("weights: image projection gives ", config.embed_dim, " dimensions but text projection ",

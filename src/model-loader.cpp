@@ -179,6 +179,23 @@ void ModelLoader::on_header(const SafetensorsHeader& header) {
   }
   model_ = std::make_shared<Model>(std::move(config), options_);
   plan_components();
+  if (options_.memory_limit) check_memory_limit();
+}
+
+void ModelLoader::check_memory_limit() {
+  // A lower bound: q8 keeps matrices at one byte per weight, everything else takes four.
+  const bool q8 = options_.format == WeightFormat::q8;
+  uint64_t needed = 0;
+  for (const auto& [name, shape] : shapes_) {
+    uint64_t count = 1;
+    for (int64_t dim : shape) count *= static_cast<uint64_t>(dim);
+    needed += count * (q8 && shape.size() == 2 ? 1 : 4);
+  }
+  if (needed > options_.memory_limit) {
+    model_.reset();
+    fail("weights: the model needs at least ", needed >> 20, " MB as ", q8 ? "q8" : "f32",
+         " weights, more than the ", options_.memory_limit >> 20, " MB this runtime can hold");
+  }
 }
 
 void ModelLoader::plan_components() {

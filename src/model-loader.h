@@ -38,6 +38,7 @@ class ModelLoader {
                   const std::vector<float>* row_scales);
   void stage(const std::string& name, std::vector<float> values);
   void plan_components();
+  void check_memory_limit();  // after plan_components: fails if the weights cannot fit
 
   ModelOptions options_;
   std::string config_json_;

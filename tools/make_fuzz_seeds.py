@@ -18,6 +18,12 @@
                                             (Pillow, from a fixed seed) per format, colour type,
                                             bit depth, chroma layout and coding the decoder has,
                                             headers that claim huge sizes, and raw-pixel inputs
+  OUTDIR/robustness/pixels.json, pixels/*   for each image seed that is a valid file: the RGB
+                                            pixels the decoder must give (NAME.rgb, [h, w, 3]),
+                                            from Pillow's convert('RGB') with the two differences
+                                            src/image.h documents (16-bit gray keeps its high
+                                            byte; transparent GIF pixels are black), and whether
+                                            they must match exactly (JPEG: within a tolerance)
 
 Everything is generated from fixed seeds, so reruns give identical bytes.
 """
@@ -270,13 +276,45 @@ def image_seeds():
     return seeds
 
 
+def expected_pixels(name, data):
+    """What decode_image must return for a valid file, or None for a file that must fail."""
+    if name.startswith(("raw-", "bomb", "cut")):
+        return None
+    image = Image.open(io.BytesIO(data))
+    if image.mode in ("I", "I;16"):  # 16-bit gray: the high byte, not Pillow's clip to 255
+        gray = (np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    rgb = np.array(image.convert("RGB"))
+    if image.format == "GIF" and "transparency" in image.info:
+        rgb[np.asarray(image) == image.info["transparency"]] = 0
+    return rgb
+
+
+def write_expected_pixels(outdir, seeds):
+    directory = os.path.join(outdir, "robustness", "pixels")
+    os.makedirs(directory, exist_ok=True)
+    manifest = {}
+    for name, data in seeds.items():
+        pixels = expected_pixels(name, data)
+        if pixels is None:
+            continue
+        with open(os.path.join(directory, name + ".rgb"), "wb") as f:
+            f.write(pixels.tobytes())
+        manifest[name] = {"width": pixels.shape[1], "height": pixels.shape[0],
+                          "exact": not name.endswith(".jpg")}
+    with open(os.path.join(outdir, "robustness", "pixels.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
 def write_other_seeds(outdir):
-    for target, seeds in (("tokenizer", tokenizer_seeds()), ("image", image_seeds())):
+    images = image_seeds()
+    for target, seeds in (("tokenizer", tokenizer_seeds()), ("image", images)):
         directory = os.path.join(outdir, "fuzz", target)
         os.makedirs(directory, exist_ok=True)
         for name, data in seeds.items():
             with open(os.path.join(directory, name), "wb") as f:
                 f.write(data)
+    write_expected_pixels(outdir, images)
 
 
 def main():

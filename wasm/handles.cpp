@@ -194,6 +194,7 @@ val LoaderHandle::create(const std::string& dtype, int threads, const std::strin
     ModelOptions options;
     options.format = parse_dtype(dtype);
     options.threads = threads;
+    options.memory_limit = emscripten_get_heap_max();  // a larger model fails at its header
     return val(std::make_shared<LoaderHandle>(options, config_json, preprocessor_json,
                                               static_cast<uint64_t>(file_size)));
   });
