@@ -33,6 +33,26 @@
 #define stbi__resample_row_h_2(...) stbi__resample_row_h_2_replaced(__VA_ARGS__)
 #define stbi__resample_row_v_2(...) stbi__resample_row_v_2_replaced(__VA_ARGS__)
 #define stbi__YCbCr_to_RGB_row(...) stbi__YCbCr_to_RGB_row_replaced(__VA_ARGS__)
+// stb 2.27's JPEG bit reader refills with `byte << (24 - code_bits)`. Once a marker has ended the
+// entropy-coded data it refills with zero bytes, and corrupt data that consumed bits it did not
+// have leaves code_bits negative: the shift of 0 by 32 or more is undefined behaviour (found by
+// fuzzing under UBSan). Every refill is routed through clip_stb_refill, which in that state does
+// what stb's loop does (count 8 more zero bits at a time, the buffer unchanged) without the
+// shift, and otherwise runs stb's own refill, renamed. The macro tells the definition (argument
+// `stbi__jpeg *j`) from the calls (`j` or `z`) by pasting the argument's first token.
+#define stbi__grow_buffer_unsafe(jpeg) CLIP_STB_REFILL_##jpeg)
+#define CLIP_STB_REFILL_stbi__jpeg stbi__grow_buffer_unsafe_stb(stbi__jpeg
+#define CLIP_STB_REFILL_j clip_stb_refill(j
+#define CLIP_STB_REFILL_z clip_stb_refill(z
+#define clip_stb_refill(jpeg)              \
+  [](auto* state) {                        \
+    if (!state->nomore) {                  \
+      stbi__grow_buffer_unsafe_stb(state); \
+      return;                              \
+    }                                      \
+    do state->code_bits += 8;              \
+    while (state->code_bits <= 24);        \
+  }(jpeg)
 // stb's renamed originals are left unused.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -43,6 +63,11 @@
 #undef stbi__resample_row_h_2
 #undef stbi__resample_row_v_2
 #undef stbi__YCbCr_to_RGB_row
+#undef stbi__grow_buffer_unsafe
+#undef CLIP_STB_REFILL_stbi__jpeg
+#undef CLIP_STB_REFILL_j
+#undef CLIP_STB_REFILL_z
+#undef clip_stb_refill
 
 namespace clip {
 namespace {

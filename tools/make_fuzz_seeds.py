@@ -17,7 +17,8 @@
   OUTDIR/fuzz/image/*                       seeds for tests/fuzz/image_fuzz.cpp: one small image
                                             (Pillow, from a fixed seed) per format, colour type,
                                             bit depth, chroma layout and coding the decoder has,
-                                            headers that claim huge sizes, and raw-pixel inputs
+                                            headers that claim huge sizes, raw-pixel inputs, and
+                                            inputs that once broke the target (regression-*)
   OUTDIR/robustness/pixels.json, pixels/*   for each image seed that is a valid file: the RGB
                                             pixels the decoder must give (NAME.rgb, [h, w, 3]),
                                             from Pillow's convert('RGB') with the two differences
@@ -220,6 +221,20 @@ def pil_bytes(image, fmt, **options):
     return buffer.getvalue()
 
 
+def regression_seeds(outdir):
+    """Inputs that once broke a target, rebuilt from the fixture the fuzzer mutated (written by
+    tools/ref_preprocess.py, which runs first); none when that fixture is absent."""
+    source = os.path.join(outdir, "preprocess", "images", "jpeg_q75_422_333x221.jpg")
+    if not os.path.exists(source):
+        return {}
+    with open(source, "rb") as f:
+        jpeg = f.read()
+    # 112 zero bytes, then 38 fill bytes before a marker, inside the entropy-coded data: stb
+    # 2.27's bit refill then shifted by 32 or more bits (see src/image.cpp).
+    return {"regression-stb-refill-shift.jpg":
+            jpeg[:3725] + bytes(112) + jpeg[3725:3754] + b"\xff" * 38 + jpeg[3754:]}
+
+
 def gray_16(rgb):
     """A 16-bit gray image ("I;16") whose low bytes differ from its high bytes."""
     return (rgb[..., 0].astype(np.uint16) * 256 + rgb[..., 1]).astype(np.uint16)
@@ -278,7 +293,7 @@ def image_seeds():
 
 def expected_pixels(name, data):
     """What decode_image must return for a valid file, or None for a file that must fail."""
-    if name.startswith(("raw-", "bomb", "cut")):
+    if name.startswith(("raw-", "bomb", "cut", "regression-")):
         return None
     image = Image.open(io.BytesIO(data))
     if image.mode in ("I", "I;16"):  # 16-bit gray: the high byte, not Pillow's clip to 255
@@ -308,6 +323,7 @@ def write_expected_pixels(outdir, seeds):
 
 def write_other_seeds(outdir):
     images = image_seeds()
+    images.update(regression_seeds(outdir))
     for target, seeds in (("tokenizer", tokenizer_seeds()), ("image", images)):
         directory = os.path.join(outdir, "fuzz", target)
         os.makedirs(directory, exist_ok=True)

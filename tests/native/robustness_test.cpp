@@ -377,6 +377,16 @@ TEST(RobustImages, JpegDecompressionBombsAreRefusedFromTheHeader) {
   }
 }
 
+TEST(RobustImages, JpegWhoseDataEndsMidBlockIsRefusedWithoutUndefinedBehaviour) {
+  // Found by fuzzing: a run of zero bytes, then fill bytes before a marker inside the
+  // entropy-coded data. stb 2.27's bit refill then shifted by 33 bits (src/image.cpp routes
+  // around it); under the sanitizer build this test is where a regression would show.
+  const std::string file =
+      test::read_file(test::fixture_path("fuzz/image/regression-stb-refill-shift.jpg"));
+  ASSERT_FALSE(file.empty());
+  EXPECT_ERROR(decode_string(file), "cannot decode 333x221 JPEG (unknown marker)");
+}
+
 TEST(RobustImages, ExtremeAspectRatiosPreprocessToTheModelSize) {
   // The shorter side becomes 224, so a 1-pixel-high strip is resized to 224 x 3.6 million; only
   // the centre crop may be computed, or this would need gigabytes.
