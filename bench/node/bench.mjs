@@ -22,7 +22,7 @@ import { gzipSync } from 'node:zlib';
 import { runProbe } from './probe.mjs';
 import { evaluate, tables } from './report.mjs';
 import { TEXT } from './runners.mjs';
-import { loadAverage, median } from './util.mjs';
+import { cpuSnapshot, loadAverage, median, otherCores, sleep } from './util.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -42,6 +42,8 @@ const USAGE = `usage: node bench/node/bench.mjs [options]
   --warmup N          untimed rounds first (default 2; --quick 1)
   --load-repeats N    fresh processes per load configuration (default 3; --quick 1)
   --gap-ms N          pause before each timed call, so the previous runtime's threads go idle (default 25)
+  --wait-quiet X      before each measurement process, wait (at most --wait-max s, default 300)
+                      until other processes use under X cores (sampled over 3 s); default off
   --quick             about 2 minutes on 2 cores
   -h, --help`;
 
@@ -62,6 +64,8 @@ function parse(argv) {
       warmup: { type: 'string' },
       'load-repeats': { type: 'string' },
       'gap-ms': { type: 'string', default: '25' },
+      'wait-quiet': { type: 'string' },
+      'wait-max': { type: 'string', default: '300' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -86,11 +90,30 @@ function parse(argv) {
     warmup: count(values.warmup, values.quick ? 1 : 2, 'warmup'),
     loadRepeats: count(values['load-repeats'], values.quick ? 1 : 3, 'load-repeats'),
     gapMs: count(values['gap-ms'], 25, 'gap-ms'),
+    waitQuiet: values['wait-quiet'] === undefined ? null : Number(values['wait-quiet']),
+    waitMax: count(values['wait-max'], 300, 'wait-max'),
   };
+  if (args.waitQuiet !== null && !(args.waitQuiet >= 0)) throw new Error(`--wait-quiet must be a number of cores, got '${values['wait-quiet']}'`);
   for (const r of args.runtimes) if (!['ours', 'ort-web', 'ort-node'].includes(r)) throw new Error(`unknown runtime '${r}'`);
   for (const d of args.dtypes) if (!['f32', 'q8'].includes(d)) throw new Error(`unknown dtype '${d}'`);
   for (const p of args.phases) if (!['probe', 'latency', 'load', 'sizes'].includes(p)) throw new Error(`unknown phase '${p}'`);
   return args;
+}
+
+// On a shared machine: waits until other processes leave the cores mostly idle (or time is up).
+async function waitQuiet(args, log) {
+  if (args.waitQuiet === null) return null;
+  const start = performance.now();
+  for (;;) {
+    const before = cpuSnapshot();
+    await sleep(3000);
+    const others = otherCores(before, cpuSnapshot());
+    const waited = (performance.now() - start) / 1000;
+    if (others === null || others < args.waitQuiet || waited >= args.waitMax) {
+      if (others !== null && others >= args.waitQuiet) log(`still busy after ${waited.toFixed(0)} s (${others} cores), going on`);
+      return { waitedSeconds: +waited.toFixed(0), otherCores: others };
+    }
+  }
 }
 
 function runChild(task) {
@@ -176,12 +199,14 @@ async function main() {
 
   if (args.phases.includes('sizes')) results.sizes = sizes(args);
   if (args.phases.includes('probe')) {
+    await waitQuiet(args, log);
     log('SIMD128 peak probe');
     results.probe = await runProbe(args.probe);
   }
   if (args.phases.includes('latency')) {
     results.latency = {};
     for (const threads of args.threads) {
+      const quiet = await waitQuiet(args, log);
       log(`latency, ${threads} threads`);
       results.latency[threads] = await runChild({
         kind: 'latency',
@@ -193,6 +218,10 @@ async function main() {
         gapMs: args.gapMs,
         ...common,
       });
+      results.latency[threads].quietBefore = quiet;
+      if (results.latency[threads].otherCores > 0.25) {
+        log(`other processes took ${results.latency[threads].otherCores} cores during the ${threads}-thread rounds: a noisy measurement`);
+      }
     }
   }
   if (args.phases.includes('load')) {
@@ -203,7 +232,11 @@ async function main() {
     // Round-robin over configurations, like the latency rounds.
     for (let i = 0; i < args.loadRepeats; i++) {
       log(`load and start-up, round ${i + 1} of ${args.loadRepeats}`);
-      for (const c of configs) c.runs.push(await runChild({ kind: 'load', runtime: c.runtime, dtype: c.dtype, threads: c.threads, ...common }));
+      for (const c of configs) {
+        const quiet = await waitQuiet(args, log);
+        const run = await runChild({ kind: 'load', runtime: c.runtime, dtype: c.dtype, threads: c.threads, ...common });
+        c.runs.push({ ...run, quietBefore: quiet });
+      }
     }
     for (const c of configs) {
       const m = (f) => median(c.runs.map(f).filter((x) => x != null));

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { makeRunner, ortStartup, oursStartup, ortWeb, TEXT } from './runners.mjs';
-import { cosine, loadAverage, memoryNow, processThreads, readSafetensors, round, sleep, summary } from './util.mjs';
+import { cosine, cpuSnapshot, loadAverage, median, memoryNow, otherCores, processThreads, readSafetensors, round, sleep, summary } from './util.mjs';
 
 // The CLIP BPE ids of TEXT, for runs without our tokenizer (checked against it when it is there).
 const TEXT_IDS = [49406, 320, 1125, 539, 320, 1929, 269, 49407];
@@ -71,25 +71,39 @@ async function latency(task) {
   }
 
   const samples = Object.fromEntries(runners.map((r) => [r.name, { image: [], textShort: [], text77: [] }]));
+  // CPU time of all the process's threads over wall time, per call: about the thread count when
+  // a runtime really computes on its worker threads (spin-waiting counts too).
+  const busy = Object.fromEntries(runners.map((r) => [r.name, { image: [], textShort: [], text77: [] }]));
   const round_ = async (record) => {
     for (const op of OPS) {
       for (const runner of runners) {
         if (!runner[op]) continue;
         await sleep(task.gapMs); // lets the previous runtime's threads go idle
+        const cpu = process.cpuUsage();
         const start = performance.now();
         await runner[op](op === 'image' ? pixels : tokens);
-        if (record) samples[runner.name][op].push(performance.now() - start);
+        const wall = performance.now() - start;
+        if (!record) continue;
+        const { user, system } = process.cpuUsage(cpu);
+        samples[runner.name][op].push(wall);
+        busy[runner.name][op].push((user + system) / 1000 / wall);
       }
     }
   };
   for (let i = 0; i < task.warmup; i++) await round_(false);
   const timedStart = performance.now();
+  const cpuBefore = cpuSnapshot();
   for (let i = 0; i < task.iterations; i++) await round_(true);
+  result.otherCores = otherCores(cpuBefore, cpuSnapshot());
   result.timedSeconds = round((performance.now() - timedStart) / 1000, 1);
 
   for (const runner of runners) {
     const r = result.runners[runner.name];
-    for (const op of OPS) if (samples[runner.name][op].length) r[op] = summary(samples[runner.name][op]);
+    for (const op of OPS) {
+      if (!samples[runner.name][op].length) continue;
+      r[op] = summary(samples[runner.name][op]);
+      r[op].cpuPerWall = round(median(busy[runner.name][op]));
+    }
     const heap = runner.wasmHeap();
     if (heap) r.wasmHeap = heap;
     if (runner.runtime === 'ours') r.info = runner.info();
@@ -104,6 +118,7 @@ async function latency(task) {
 async function load(task) {
   const { runtime, dtype, threads, paths } = task;
   const result = { runtime, dtype, threads, loadavgStart: loadAverage(), threadsBefore: processThreads() };
+  const cpuBefore = cpuSnapshot();
   result.memoryBefore = memoryNow();
   if (runtime === 'ours') {
     const { ms, build, processThreadsReady } = await oursStartup(threads, paths.packageDir);
@@ -132,6 +147,7 @@ async function load(task) {
   if (runtime === 'ours') result.weightBytes = runner.info().weightBytes;
   result.threadsAtEnd = processThreads();
   result.loadavgEnd = loadAverage();
+  result.otherCores = otherCores(cpuBefore, cpuSnapshot());
   await runner.dispose();
   return result;
 }

@@ -75,8 +75,8 @@ export function tables(results) {
     out();
     out(`### ${threads} thread${threads > 1 ? 's' : ''} (load average ${lat.loadavgStart.join(' ')} -> ${lat.loadavgEnd.join(' ')})`);
     out();
-    out(`| runtime | image ms | image GFLOP/s${peak ? ' (of peak)' : ''} | short text ms | text 77 ms | load ms | start-up ms | peak RSS MB | wasm heap MB |`);
-    out('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out(`| runtime | image ms | image GFLOP/s${peak ? ' (of peak)' : ''} | CPU/wall | short text ms | text 77 ms | load ms | start-up ms | peak RSS MB | wasm heap MB |`);
+    out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, r] of Object.entries(lat.runners)) {
       const [runtime, dtype] = name.split(' ');
       const load = results.load?.configs?.find((c) => c.runtime === runtime && c.dtype === dtype && c.threads === threads);
@@ -84,12 +84,20 @@ export function tables(results) {
       const gflops = image ? VIT_B_32.imageFlops() / 1e6 / image : null;
       const ofPeak = gflops && peak && runtime !== 'ort-node' ? ` (${((100 * gflops) / peak).toFixed(0)}%)` : '';
       out(
-        `| ${name} | ${ms(image)} | ${gflops ? gflops.toFixed(1) : '-'}${ofPeak} | ${ms(r.textShort?.median)} | ${ms(r.text77?.median)} | ` +
+        `| ${name} | ${ms(image)} | ${gflops ? gflops.toFixed(1) : '-'}${ofPeak} | ${r.image?.cpuPerWall ?? '-'} | ` +
+          `${ms(r.textShort?.median)} | ${ms(r.text77?.median)} | ` +
           `${ms(load?.loadMs)} | ${ms(load?.startupMs)} | ${mb(load?.rssPeak)} | ${mb(load?.wasmHeapPeak)} |`,
       );
     }
     const r = ratios[threads];
     out();
+    out(
+      `Process threads: ${lat.threadsBefore} before loading, ${lat.threadsAfterLoad} with every runner loaded` +
+        (lat.ortWebNumThreads ? `; ort-web env.wasm.numThreads = ${lat.ortWebNumThreads}` : '') +
+        (lat.warnings.length ? `; warnings: ${lat.warnings.join(' / ')}` : '; no warnings') +
+        '. CPU/wall: CPU time of all threads over wall time during the image call (median).' +
+        ` Other processes used ${lat.otherCores ?? '?'} of ${results.meta.cores} cores during the timed rounds.`,
+    );
     out(
       `ours vs ort-web (${threads}t): image f32 ${times(r.imageF32VsOrtWebF32)}, q8 vs its f32 ${times(r.imageQ8VsOrtWebF32)}, ` +
         `q8 vs its int8 ${times(r.imageQ8VsOrtWebQ8)}; short text ${times(r.textShortF32VsOrtWebDynamic)} ` +

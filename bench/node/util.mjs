@@ -1,7 +1,7 @@
 // Small helpers of the benchmark: statistics, process figures, a safetensors reader, model FLOPs.
 
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -54,6 +54,29 @@ export function memoryNow() {
 }
 
 export const loadAverage = () => loadavg().map((x) => round(x));
+
+// Busy and total CPU time of the whole machine (/proc/stat, in clock ticks of 10 ms) and this
+// process's own CPU time: their difference over an interval is what other processes took.
+export function cpuSnapshot() {
+  let machine = null;
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    machine = { busy: total - fields[3] - fields[4], total }; // less idle and iowait
+  } catch {
+    // not Linux: no figure
+  }
+  const own = process.cpuUsage();
+  return { machine, ownTicks: (own.user + own.system) / 1e4, cores: cpus().length };
+}
+
+// Cores' worth of CPU that other processes used between two snapshots.
+export function otherCores(before, after) {
+  if (!before.machine || !after.machine) return null;
+  const elapsed = (after.machine.total - before.machine.total) / before.cores;
+  const others = after.machine.busy - before.machine.busy - (after.ownTicks - before.ownTicks);
+  return elapsed > 0 ? round(Math.max(0, others) / elapsed) : null;
+}
 
 // Reads F32 tensors from a safetensors file (8-byte little-endian header length, JSON header,
 // data). Hand-written: these few lines need no dependency.
