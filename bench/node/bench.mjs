@@ -246,6 +246,7 @@ async function main() {
         rssAfterLoad: m((r) => r.memoryAfterLoad.rss),
         rssPeak: m((r) => r.memoryPeak.maxRss),
         wasmHeapPeak: c.runtime === 'ours' ? m((r) => r.wasmHeapPeak?.heapBytes) : null,
+        wasmHeapUsedPeak: c.runtime === 'ours' ? m((r) => r.wasmHeapPeak?.usedBytes) : null,
         weightBytes: c.runs[0].weightBytes ?? null,
       });
     }

@@ -70,14 +70,17 @@ export function tables(results) {
   out(`Medians of ${results.args.iterations} alternating runs after ${results.args.warmup} warm-up; load/start-up: median of ${results.args.loadRepeats} fresh processes.`);
   for (const threads of results.args.threads) {
     const lat = results.latency?.[threads];
-    if (!lat) continue;
+    const loads = (results.load?.configs ?? []).filter((c) => c.threads === threads);
+    if (!lat && !loads.length) continue;
+    const names = lat ? Object.keys(lat.runners) : loads.map((c) => `${c.runtime} ${c.dtype}`);
     const peak = results.probe?.peakGflops?.[threads];
     out();
-    out(`### ${threads} thread${threads > 1 ? 's' : ''} (load average ${lat.loadavgStart.join(' ')} -> ${lat.loadavgEnd.join(' ')})`);
+    out(`### ${threads} thread${threads > 1 ? 's' : ''}` + (lat ? ` (load average ${lat.loadavgStart.join(' ')} -> ${lat.loadavgEnd.join(' ')})` : ''));
     out();
     out(`| runtime | image ms | image GFLOP/s${peak ? ' (of peak)' : ''} | CPU/wall | short text ms | text 77 ms | load ms | start-up ms | peak RSS MB | wasm heap MB |`);
     out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const [name, r] of Object.entries(lat.runners)) {
+    for (const name of names) {
+      const r = lat?.runners[name] ?? {};
       const [runtime, dtype] = name.split(' ');
       const load = results.load?.configs?.find((c) => c.runtime === runtime && c.dtype === dtype && c.threads === threads);
       const image = r.image?.median;
@@ -86,10 +89,12 @@ export function tables(results) {
       out(
         `| ${name} | ${ms(image)} | ${gflops ? gflops.toFixed(1) : '-'}${ofPeak} | ${r.image?.cpuPerWall ?? '-'} | ` +
           `${ms(r.textShort?.median)} | ${ms(r.text77?.median)} | ` +
-          `${ms(load?.loadMs)} | ${ms(load?.startupMs)} | ${mb(load?.rssPeak)} | ${mb(load?.wasmHeapPeak)} |`,
+          `${ms(load?.loadMs)} | ${ms(load?.startupMs)} | ${mb(load?.rssPeak)} | ` +
+          `${load?.wasmHeapPeak ? `${mb(load.wasmHeapPeak)} (${mb(load.wasmHeapUsedPeak)} used)` : '-'} |`,
       );
     }
     const r = ratios[threads];
+    if (!lat) continue;
     out();
     out(
       `Process threads: ${lat.threadsBefore} before loading, ${lat.threadsAfterLoad} with every runner loaded` +
