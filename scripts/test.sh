@@ -29,7 +29,7 @@ total=$(grep -Eo 'out of [0-9]+' "$log" | grep -Eo '[0-9]+' || echo 0)
 bad=$(grep -Eo '[0-9]+ tests failed' "$log" | grep -Eo '^[0-9]+' || echo 0)
 count $((total - bad)) "$bad"
 
-for stage in scripts/test-js.sh scripts/test-browser.sh; do
+for stage in scripts/test-js.sh scripts/test-browser.sh scripts/test-fuzz.sh scripts/test-sanitizers.sh; do
   [ -x "$stage" ] || continue
   echo "== $stage"
   log=$(mktemp)
