@@ -1,5 +1,6 @@
 #include "model-config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,18 @@ void apply_hf_transformer(const Json& section, TransformerConfig& t) {
   }
 }
 
+// Per-channel normalization values (mean or std), when the key is there.
+void read_rgb(const Json& object, const char* key, const char* where,
+              std::array<float, 3>& target) {
+  auto it = object.find(key);
+  if (it == object.end()) return;
+  if (!it->is_array() || it->size() != 3 ||
+      !std::all_of(it->begin(), it->end(), [](const Json& v) { return v.is_number(); })) {
+    fail(where, ".", key, " must be 3 numbers");
+  }
+  for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
+}
+
 const Json* find_section(const Json& root, const char* key, const char* legacy_key) {
   for (const char* k : {key, legacy_key}) {
     auto it = root.find(k);
@@ -301,15 +314,10 @@ ModelConfig config_from_open_clip_json(std::string_view text, const ModelConfig&
   }
   if (config.vision) {
     const Json preprocess = root.value("preprocess_cfg", Json::object());
-    for (const char* key : {"mean", "std"}) {
-      auto it = preprocess.find(key);
-      if (it == preprocess.end()) continue;
-      if (!it->is_array() || it->size() != 3)
-        fail("config: preprocess_cfg.", key, " must have 3 numbers");
-      auto& target = std::string(key) == "mean" ? config.vision->preprocess.mean
-                                                : config.vision->preprocess.std;
-      for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
-    }
+    read_rgb(preprocess, "mean", "open_clip_config.json: preprocess_cfg",
+             config.vision->preprocess.mean);
+    read_rgb(preprocess, "std", "open_clip_config.json: preprocess_cfg",
+             config.vision->preprocess.std);
   }
   return config;
 }
@@ -317,15 +325,8 @@ ModelConfig config_from_open_clip_json(std::string_view text, const ModelConfig&
 void apply_hf_preprocessor_json(std::string_view text, ModelConfig& config) {
   if (!config.vision) return;
   const Json root = parse_json(text, "preprocessor_config.json");
-  for (const char* key : {"image_mean", "image_std"}) {
-    auto it = root.find(key);
-    if (it == root.end()) continue;
-    if (!it->is_array() || it->size() != 3)
-      fail("preprocessor_config.json: ", key, " must have 3 numbers");
-    auto& target = std::string(key) == "image_mean" ? config.vision->preprocess.mean
-                                                    : config.vision->preprocess.std;
-    for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
-  }
+  read_rgb(root, "image_mean", "preprocessor_config.json", config.vision->preprocess.mean);
+  read_rgb(root, "image_std", "preprocessor_config.json", config.vision->preprocess.std);
 }
 
 }  // namespace clip

@@ -16,14 +16,7 @@ std::string tiny_dir() {
 }
 
 std::vector<float> reference(const std::string& name) {
-  for (const OwnedTensor& t : test::read_all_tensors(tiny_dir() + "/reference.safetensors")) {
-    if (t.name == name) {
-      const float* f = reinterpret_cast<const float*>(t.bytes.data());
-      return std::vector<float>(f, f + t.bytes.size() / 4);
-    }
-  }
-  ADD_FAILURE() << "reference has no " << name;
-  return {};
+  return test::read_f32_tensor(tiny_dir() + "/reference.safetensors", name);
 }
 
 bool is_text(const std::string& name) {

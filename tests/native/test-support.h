@@ -75,6 +75,19 @@ inline std::vector<OwnedTensor> read_all_tensors(const std::string& path) {
   return tensors;
 }
 
+// One F32 tensor of a safetensors file, by name (a test failure when absent).
+inline std::vector<float> read_f32_tensor(const std::string& path, const std::string& name) {
+  for (const OwnedTensor& t : read_all_tensors(path)) {
+    if (t.name == name) {
+      std::vector<float> values(t.bytes.size() / sizeof(float));
+      std::memcpy(values.data(), t.bytes.data(), values.size() * sizeof(float));
+      return values;
+    }
+  }
+  ADD_FAILURE() << path << " has no tensor " << name;
+  return {};
+}
+
 // Serializes tensors (in the given order) into a safetensors file image.
 inline std::vector<uint8_t> write_safetensors(const std::vector<OwnedTensor>& tensors) {
   std::string json = "{";

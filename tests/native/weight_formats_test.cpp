@@ -8,17 +8,6 @@
 namespace clip {
 namespace {
 
-std::vector<float> tensor(const std::string& path, const std::string& name) {
-  for (const auto& t : test::read_all_tensors(path)) {
-    if (t.name == name) {
-      const float* f = reinterpret_cast<const float*>(t.bytes.data());
-      return std::vector<float>(f, f + t.bytes.size() / 4);
-    }
-  }
-  ADD_FAILURE() << path << " has no " << name;
-  return {};
-}
-
 struct Agreement {
   double cos_min = 1, cos_sum = 0, max_abs = 0;
   int count = 0;
@@ -51,7 +40,7 @@ struct Embeddings {
 Embeddings embed(const std::string& dir, WeightFormat format, const std::string& file) {
   auto model = load_model_dir(dir, {format, 0}, file);
   const std::string ref = dir + "/reference.safetensors";
-  const auto pixels = tensor(ref, "pixel_values");
+  const auto pixels = test::read_f32_tensor(ref, "pixel_values");
   const int size = model->config().vision->image_size;
   Embeddings e;
   e.images =
@@ -90,8 +79,8 @@ TEST_P(WeightFormats, FidelityAgainstReference) {
   const std::string stem =
       GetParam().find("openai") != std::string::npos ? "open_clip_model" : "model";
   const std::string ref = dir + "/reference.safetensors";
-  const auto image_ref = tensor(ref, "image_embeds");
-  const auto text_ref = tensor(ref, "text_embeds");
+  const auto image_ref = test::read_f32_tensor(ref, "image_embeds");
+  const auto text_ref = test::read_f32_tensor(ref, "text_embeds");
   const int dim = static_cast<int>(image_ref.size() / 2);
   struct Case {
     const char* name;

@@ -11,17 +11,6 @@
 namespace clip {
 namespace {
 
-std::vector<float> tensor(const std::string& path, const std::string& name) {
-  for (const auto& t : test::read_all_tensors(path)) {
-    if (t.name == name) {
-      const float* f = reinterpret_cast<const float*>(t.bytes.data());
-      return std::vector<float>(f, f + t.bytes.size() / 4);
-    }
-  }
-  ADD_FAILURE() << path << " has no " << name;
-  return {};
-}
-
 TEST(ZeroShot, TemplateEnsembleMatchesReference) {
   const std::string dir = test::fixture_path("models/tiny-hf");
   auto model = load_model_dir(dir);
@@ -32,7 +21,8 @@ TEST(ZeroShot, TemplateEnsembleMatchesReference) {
   const auto templates = spec["templates"].get<std::vector<std::string>>();
 
   const auto classes = label_embeddings(*model, tokenizer, labels, templates);
-  const auto expected_classes = tensor(dir + "/zero_shot.safetensors", "label_embeds");
+  const auto expected_classes =
+      test::read_f32_tensor(dir + "/zero_shot.safetensors", "label_embeds");
   ASSERT_EQ(classes.size(), expected_classes.size());
   double worst = 0;
   for (size_t i = 0; i < classes.size(); ++i)
@@ -40,12 +30,12 @@ TEST(ZeroShot, TemplateEnsembleMatchesReference) {
   EXPECT_LE(worst, 1e-4);
   test::record_figure("PARITY", "zero_shot_label_embed_max_abs", worst);
 
-  const auto pixels = tensor(dir + "/reference.safetensors", "pixel_values");
+  const auto pixels = test::read_f32_tensor(dir + "/reference.safetensors", "pixel_values");
   const auto images = model->embed_images(pixels.data(), 2);
   const int dim = model->config().embed_dim;
   const auto probs = zero_shot_probabilities(
       images.data(), 2, classes.data(), static_cast<int>(labels.size()), dim, model->logit_scale());
-  const auto expected_probs = tensor(dir + "/zero_shot.safetensors", "probs");
+  const auto expected_probs = test::read_f32_tensor(dir + "/zero_shot.safetensors", "probs");
   ASSERT_EQ(probs.size(), expected_probs.size());
   worst = 0;
   for (size_t i = 0; i < probs.size(); ++i)
