@@ -23,11 +23,15 @@ struct RowTiles {
   size_t rows(size_t t) const { return base + (t < extra ? 1 : 0); }
 };
 
-// Output columns are cut into chunks of whole panels: the unit of work a thread claims together
-// with one row tile. Tasks go row tile by row tile, so a tile's inputs stay in L1 while the
-// weights stream past; keeping a weight chunk in L2 and streaming the inputs instead measured
-// slower (50x768x3072 f32, one thread: 46 against 50 GFLOP/s).
+// Output columns are cut into chunks of whole panels: with one row tile, the unit of work a
+// thread claims. Chunks are visited in groups whose packed weights together fit a core's L2
+// (~768 KB); within a group, row tile by row tile, so a tile's inputs stay in L1 while the
+// group's weights are reused from L2 and each weight is fetched from memory once. Measured on
+// 50x768x3072 f32, one thread (GFLOP/s, weights hot in cache / cold as in a model where every
+// layer has its own): this order 52 / 44; row tile by row tile over all weights 52 / 36;
+// chunk by chunk 48 / 44.
 constexpr size_t kChunkBytes = 192 * 1024;
+constexpr size_t kChunksPerGroup = 4;
 
 size_t chunk_panels(size_t panel_bytes, size_t panels) {
   return std::clamp<size_t>(kChunkBytes / std::max<size_t>(panel_bytes, 1), 1, panels);
@@ -51,9 +55,12 @@ void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, T
   const size_t per_chunk = chunk_panels(panel_bytes, panels);
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
   pool = pool_for(static_cast<double>(rows) * out * k, pool);
+  const size_t group_tasks = kChunksPerGroup * row_tiles.count;
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
-    const size_t t = task / chunks;
-    const size_t chunk = task % chunks;
+    const size_t group = task / group_tasks, in_group_task = task % group_tasks;
+    const size_t group_chunks = std::min(kChunksPerGroup, chunks - group * kChunksPerGroup);
+    const size_t t = in_group_task / group_chunks;
+    const size_t chunk = group * kChunksPerGroup + in_group_task % group_chunks;
     const size_t first_panel = chunk * per_chunk;
     const size_t col = first_panel * kernels::kPanel;
     const size_t cols = std::min(out - col, per_chunk * kernels::kPanel);

@@ -296,6 +296,31 @@ TEST(LinearOp, F32AndQ8MatchReferenceForRows1To77WithAndWithoutThreads) {
   EXPECT_GT(q8_cos_min, 0.999);
 }
 
+// Wide enough for several groups of column chunks, the last one partial: every output is
+// written once, with and without threads.
+TEST(LinearOp, WideLayerCoversEveryColumn) {
+  const size_t n = 5003, k = 40;
+  const std::vector<float> w = random_vector(n * k, 21), bias = random_vector(n, 22);
+  const Linear f32(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                   WeightFormat::f32);
+  ThreadPool pool(2);
+  NormalizedError err;
+  for (size_t rows : {1, 7, 50}) {
+    const std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(rows));
+    std::vector<double> want, magnitude;
+    linear_reference(x, rows, w, bias, n, k, Activation::none, &want, &magnitude);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::vector<float> got(rows * n, std::nanf(""));
+      f32.forward(x.data(), static_cast<int>(rows), got.data(), Activation::none, p);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_TRUE(std::isfinite(got[i])) << "output " << i << " never written";
+        err.add(got[i], want[i], magnitude[i]);
+      }
+    }
+  }
+  EXPECT_LT(err.worst, kF32Tolerance);
+}
+
 TEST(LinearOp, RejectsBadShapes) {
   const float w[4] = {1, 2, 3, 4};
   EXPECT_THROW(Linear bad(w, nullptr, 0, 4, WeightFormat::f32), Error);
