@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common.h"
+
 namespace clip {
 
 ThreadPool::ThreadPool(int threads) {
@@ -18,8 +20,20 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
+namespace {
+// Set while this thread runs a pool task: a nested parallel_for then runs inline instead of
+// waiting for workers that are busy with the outer call.
+thread_local bool t_in_task = false;
+}  // namespace
+
 void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& task) {
   if (count == 0) return;
+  if (t_in_task) {
+    for (size_t i = 0; i < count; ++i) task(i);
+    return;
+  }
+  if (count > 0xffffffffu) fail("ThreadPool::parallel_for: ", count, " tasks, over the 2^32 limit");
+  std::lock_guard<std::mutex> call(call_mutex_);
   uint32_t generation;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -45,8 +59,11 @@ void ThreadPool::run_tasks(uint32_t generation, const std::function<void(size_t)
     if (static_cast<uint32_t>(claim >> 32) != generation || (claim & 0xffffffffu) >= count) return;
     if (!next_.compare_exchange_weak(claim, claim + 1, std::memory_order_acq_rel)) continue;
     try {
+      t_in_task = true;
       task(static_cast<size_t>(claim & 0xffffffffu));
+      t_in_task = false;
     } catch (...) {
+      t_in_task = false;
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }

@@ -26,7 +26,8 @@ class ThreadPool {
 
   // Runs task(i) for i in [0, count), spread over the pool; returns when all are done. Indices
   // are handed out one at a time, so uneven tasks balance. If tasks throw, the first exception
-  // is rethrown here once all tasks have finished. Not reentrant: one call at a time.
+  // is rethrown here once all tasks have finished. Calls from different threads take turns; a
+  // call made from inside a task runs inline on that thread.
   void parallel_for(size_t count, const std::function<void(size_t)>& task);
 
  private:
@@ -35,6 +36,7 @@ class ThreadPool {
   void run_tasks(uint32_t generation, const std::function<void(size_t)>& task, size_t count);
 
   std::vector<std::thread> workers_;
+  std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;
   std::condition_variable wake_;  // workers: a new job or stop
   std::condition_variable done_;  // caller: the last task finished

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -543,6 +544,23 @@ TEST(ThreadPoolTest, EveryIndexRunsOnceAcrossManyCalls) {
     pool.parallel_for(count, [&](size_t i) { hits[i].fetch_add(1); });
     for (size_t i = 0; i < count; ++i) ASSERT_EQ(hits[i].load(), 1) << "call " << call;
   }
+}
+
+TEST(ThreadPoolTest, NestedAndConcurrentCallsComplete) {
+  ThreadPool pool(2);
+  // A task that itself calls parallel_for on the same pool runs the inner loop inline.
+  std::atomic<int> inner{0};
+  pool.parallel_for(8, [&](size_t) { pool.parallel_for(5, [&](size_t) { inner.fetch_add(1); }); });
+  EXPECT_EQ(inner.load(), 40);
+  // Two outside threads sharing the pool take turns.
+  std::atomic<int> a{0}, b{0};
+  std::thread other([&] {
+    for (int i = 0; i < 300; ++i) pool.parallel_for(7, [&](size_t) { a.fetch_add(1); });
+  });
+  for (int i = 0; i < 300; ++i) pool.parallel_for(5, [&](size_t) { b.fetch_add(1); });
+  other.join();
+  EXPECT_EQ(a.load(), 2100);
+  EXPECT_EQ(b.load(), 1500);
 }
 
 TEST(ThreadPoolTest, RethrowsTaskErrorAfterAllTasksFinish) {
