@@ -29,6 +29,7 @@
 Everything is generated from fixed seeds, so reruns give identical bytes.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -340,6 +341,11 @@ def main():
     reference_path = write_reference(outdir)
     write_seeds(outdir, reference_path)
     write_other_seeds(outdir)
+    # What wrote these files, so tests that generate them on demand can tell they are current.
+    with open(__file__, "rb") as f:
+        stamp = hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(outdir, "robustness", ".stamp"), "w") as f:
+        f.write(stamp)
 
 
 if __name__ == "__main__":

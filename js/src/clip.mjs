@@ -23,11 +23,20 @@ function textOf(bytes) {
   return bytes === null ? '' : new TextDecoder().decode(bytes);
 }
 
+// Text as the module takes it: lone UTF-16 surrogates become U+FFFD, as TextEncoder makes them
+// (the module's UTF-8 conversion would pair one with the next character, changing the text),
+// then NFC, which the tokenizer expects, as OpenAI's ftfy cleaning produces.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+function cleanText(text) {
+  const wellFormed = text.toWellFormed ? text.toWellFormed() : text.replace(LONE_SURROGATE, '\uFFFD');
+  return wellFormed.normalize('NFC');
+}
+
 function assertText(text, what) {
   if (typeof text !== 'string') {
     throw new TypeError(`${what}: expected a string, got ${text === null ? 'null' : typeof text}`);
   }
-  return text.normalize('NFC'); // the tokenizer expects NFC, as OpenAI's ftfy cleaning produces
+  return cleanText(text);
 }
 
 function dot(a, b) {
@@ -51,7 +60,8 @@ export class Clip {
   #cancelLoading;
 
   /** @internal Use load(). */
-  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source, loading = null, cancelLoading = null }) {
+  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source, loading = null, cancelLoading = null } = {}) {
+    if (!module || !model) throw new TypeError('Clip: models are created with load(), not new Clip()');
     this.#cancelLoading = cancelLoading;
     this.#module = module;
     this.#model = model;
@@ -193,7 +203,7 @@ export class Clip {
     if (!Array.isArray(templates) || templates.length === 0 || !templates.every((t) => typeof t === 'string')) {
       throw new TypeError("classify: templates must be 'ensemble' or a non-empty array of strings with {}");
     }
-    return templates.map((t) => t.normalize('NFC'));
+    return templates.map(cleanText);
   }
 
   #labelEmbeddings(labels, templates) {
@@ -224,7 +234,7 @@ export class Clip {
         if (typeof label !== 'string' || label.trim() === '') {
           throw new TypeError(`classify: label ${i} must be a non-empty string`);
         }
-        return label.normalize('NFC');
+        return cleanText(label);
       });
       const labelEmbeddings = this.#labelEmbeddings(names, this.#templates(options.templates));
       const rank = (embedding) => {
@@ -340,8 +350,18 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
   progress.emit({ status: 'download', file: name });
   const total = file.size;
   let loaded = 0;
+  // A source that breaks off (a dropped connection) names the file and how far it got; an
+  // aborted signal keeps its own reason.
+  const chunks = (async function* read() {
+    try {
+      yield* file.chunks();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new Error(`${name}: reading failed after ${loaded} bytes: ${error.message}`, { cause: error });
+    }
+  })();
   try {
-    for await (const chunk of file.chunks()) {
+    for await (const chunk of chunks) {
       signal?.throwIfAborted();
       check(loader.buffer(chunk.length), name).set(chunk);
       check(loader.feed(chunk.length), name);
