@@ -252,7 +252,7 @@ describe('robustness: one model against hostile input', () => {
     }
   });
 
-  test('checkpoints: missing, mistyped and misshapen tensors, not CLIP at all', async () => {
+  test('checkpoints: missing, mistyped and misshapen tensors, bad tokenizer and config files, not CLIP', async () => {
     const w = 'model.safetensors: weights: ';
     const missing = editedModel((h) => {
       h['text_projection.unused'] = h['text_projection.weight']; // a name CLIP does not read
@@ -281,6 +281,26 @@ describe('robustness: one model against hostile input', () => {
     });
     await rejectsWith(load(withWeights(wrongShape), { threads: 1 }), Error,
       `${w}tensor text_model.encoder.layers.0.mlp.fc2.weight has shape [64, 32], expected [32, 64]`);
+    // Tokenizer and config files.
+    const files = memoryFiles('tiny-hf');
+    const fileCases = [
+      [{ 'vocab.json': '{' }, 'tokenizer: vocab.json: not valid JSON: [json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing object key - unexpected end of input; expected string literal'],
+      [{ 'vocab.json': '[1,2]' }, 'tokenizer: vocab.json: expected an object of token -> id, got array'],
+      [{ 'merges.txt': '#version: 0.2\na b c\n' }, "tokenizer: merges.txt line 2: expected a merge of two symbols, got 'a b c'"],
+      [{ 'config.json': '{not json' }, 'model.safetensors: config.json: not a JSON object'],
+      [{ 'config.json': JSON.stringify({ vision_config: { hidden_size: 999 } }) }, 'model.safetensors: config: hidden_size is 999 but the weights say 32'],
+      [{ 'config.json': JSON.stringify({ text_config: { num_attention_heads: 5 } }) }, 'model.safetensors: config: num_attention_heads 5 does not divide hidden_size 32'],
+      [{ 'preprocessor_config.json': JSON.stringify({ image_mean: ['a', 'b', 'c'] }) }, 'model.safetensors: config: [json.exception.type_error.302] type must be number, but is string'],
+    ];
+    for (const [changed, message] of fileCases) {
+      await rejectsWith(load({ ...files, ...changed }, { threads: 1 }), Error, message);
+    }
+    // A zero standard deviation loads, and every image call says why it cannot run.
+    const zeroStd = await load({ ...files, 'preprocessor_config.json': JSON.stringify({ image_std: [0, 1, 1] }) }, { threads: 1 });
+    await rejectsWith(zeroStd.embedImage(readImage('photo.png')), Error,
+      'embedImage: preprocess_image: bad normalization for channel 0 (mean 0.481455, std 0)');
+    assert.deepEqual(await zeroStd.embedText('a photo of a cat'), baseText);
+    await zeroStd.dispose();
     const notClip = rawFile('{"encoder.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', new Uint8Array(8));
     await rejectsWith(load({ 'model.safetensors': notClip }, { threads: 1 }), Error,
       `${w}not a CLIP checkpoint: found neither vision_model.embeddings.patch_embedding.weight / text_model.embeddings.token_embedding.weight (Hugging Face names) nor visual.conv1.weight / token_embedding.weight (OpenAI / open_clip names)`);
