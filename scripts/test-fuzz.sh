@@ -61,8 +61,12 @@ failed=0
 for target in $targets; do
   binary=$out/${target}_fuzz
   log=$out/logs/$target.log
+  # Rebuilt when any source or header is newer than the binary.
+  fresh=$([ -x "$binary" ] && find "tests/fuzz/${target}_fuzz.cpp" src -newer "$binary" -print -quit)
   # shellcheck disable=SC2046 # the source list is meant to split
-  if ! "$cxx" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" $(sources_of "$target") \
+  if [ -z "$fresh" ] && [ -x "$binary" ]; then
+    :
+  elif ! "$cxx" "${flags[@]}" "tests/fuzz/${target}_fuzz.cpp" $(sources_of "$target") \
     -o "$binary" >"$log" 2>&1; then
     echo "FUZZ $target build failed:"
     tail -n 30 "$log"
