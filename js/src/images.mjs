@@ -27,6 +27,7 @@ function drawableSize(input) {
 function readDrawable(input) {
   const { width, height } = drawableSize(input);
   if (!(width > 0 && height > 0)) throw new Error('image has no pixels yet (not loaded, or zero size)');
+  checkSize('image', width, height);
   if (!has('OffscreenCanvas')) throw new Error('reading pixels from this image needs OffscreenCanvas');
   const context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   context.drawImage(input, 0, 0, width, height);
@@ -40,6 +41,20 @@ function describe(input) {
   return input.constructor?.name ?? 'object';
 }
 
+// The same caps as the core's ImageLimits (src/image.h), checked here before any pixel reaches
+// WebAssembly memory, which never shrinks.
+const MAX_SIDE = 16384;
+const MAX_PIXELS = 64 * 1024 * 1024;
+
+function checkSize(what, width, height) {
+  if (width > MAX_SIDE || height > MAX_SIDE) {
+    throw new Error(`${what}: image ${width}x${height} exceeds the maximum side of ${MAX_SIDE} pixels`);
+  }
+  if (width * height > MAX_PIXELS) {
+    throw new Error(`${what}: image ${width}x${height} has ${width * height} pixels, more than the limit of ${MAX_PIXELS}`);
+  }
+}
+
 function rawPixels(input) {
   const { data, width, height } = input;
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
@@ -48,6 +63,7 @@ function rawPixels(input) {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new TypeError(`raw pixels: width and height must be positive integers, got ${width}x${height}`);
   }
+  checkSize('raw pixels', width, height);
   const channels = input.channels ?? data.length / (width * height);
   if (![1, 3, 4].includes(channels) || data.length !== width * height * channels) {
     throw new TypeError(

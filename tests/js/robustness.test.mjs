@@ -375,8 +375,13 @@ describe('robustness: one model against hostile input', () => {
       await stillCorrect();
     }
     // Raw pixels too large, or of the wrong shape.
+    // Raw pixels are refused before they are copied into WebAssembly memory, which never shrinks.
+    const heapBefore = clip.memory().heapBytes;
     await rejectsWith(clip.embedImage({ data: new Uint8Array(20000 * 4), width: 20000, height: 1 }), Error,
-      'embedImage: image_from_pixels: image 20000x1 exceeds the maximum side of 16384 pixels');
+      'embedImage: raw pixels: image 20000x1 exceeds the maximum side of 16384 pixels');
+    await rejectsWith(clip.embedImage({ data: new Uint8Array(9000 * 8000), width: 9000, height: 8000, channels: 1 }), Error,
+      'embedImage: raw pixels: image 9000x8000 has 72000000 pixels, more than the limit of 67108864');
+    assert.equal(clip.memory().heapBytes, heapBefore, 'no heap growth for refused raw pixels');
     await rejectsWith(clip.embedImage({ data: new Uint8Array(12), width: 2, height: 2, channels: 2 }), TypeError,
       'embedImage: raw pixels: 12 bytes do not fit 2x2 with 1, 3 or 4 channels (channels: 2)');
     await rejectsWith(clip.embedImage(new Float32Array(3 * 32 * 32 + 1)), Error,
