@@ -53,6 +53,16 @@
     do state->code_bits += 8;              \
     while (state->code_bits <= 24);        \
   }(jpeg)
+// stb 2.27 reads a zero-length PNG chunk with memcpy(NULL, ..., 0) before the first IDAT has
+// allocated its buffer: harmless, yet undefined behaviour (found by fuzzing under UBSan). Reads of
+// zero bytes succeed without the copy, as stb's own code would; the same first-token trick as
+// above tells the definition (`stbi__context *s`) from the calls (`s`).
+#define stbi__getn(first, ...) CLIP_STB_GETN_##first, __VA_ARGS__)
+#define CLIP_STB_GETN_stbi__context stbi__getn_stb(stbi__context
+#define CLIP_STB_GETN_s clip_stb_getn(s
+#define clip_stb_getn(context, buffer, count)                                                 \
+  [](auto* state, auto* into, int n) { return n == 0 ? 1 : stbi__getn_stb(state, into, n); }( \
+      context, buffer, count)
 // stb's renamed originals are left unused.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -68,6 +78,10 @@
 #undef CLIP_STB_REFILL_j
 #undef CLIP_STB_REFILL_z
 #undef clip_stb_refill
+#undef stbi__getn
+#undef CLIP_STB_GETN_stbi__context
+#undef CLIP_STB_GETN_s
+#undef clip_stb_getn
 
 namespace clip {
 namespace {

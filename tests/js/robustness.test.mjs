@@ -290,7 +290,7 @@ describe('robustness: one model against hostile input', () => {
       [{ 'config.json': '{not json' }, 'model.safetensors: config.json: not a JSON object'],
       [{ 'config.json': JSON.stringify({ vision_config: { hidden_size: 999 } }) }, 'model.safetensors: config: hidden_size is 999 but the weights say 32'],
       [{ 'config.json': JSON.stringify({ text_config: { num_attention_heads: 5 } }) }, 'model.safetensors: config: num_attention_heads 5 does not divide hidden_size 32'],
-      [{ 'preprocessor_config.json': JSON.stringify({ image_mean: ['a', 'b', 'c'] }) }, 'model.safetensors: config: [json.exception.type_error.302] type must be number, but is string'],
+      [{ 'preprocessor_config.json': JSON.stringify({ image_mean: ['a', 'b', 'c'] }) }, 'model.safetensors: preprocessor_config.json.image_mean must be 3 numbers'],
     ];
     for (const [changed, message] of fileCases) {
       await rejectsWith(load({ ...files, ...changed }, { threads: 1 }), Error, message);

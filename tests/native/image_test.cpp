@@ -346,6 +346,15 @@ TEST(ImageDecode, CorruptPixelData) {
   expect_error([&] { decode_string(make_png(8, 8, 8, 2, rows)); }, "cannot decode 8x8 PNG");
 }
 
+// A zero-length IDAT before any data made stb_image 2.27 call memcpy(NULL, ..., 0), undefined
+// behaviour that the sanitizer run reports (found by fuzzing).
+TEST(ImageDecode, EmptyIdatChunkBeforeData) {
+  std::string png = png_header(24, 16, 8, 2);
+  put_chunk(png, "IDAT", "");
+  put_chunk(png, "IEND", "");
+  expect_error([&] { decode_string(png); }, "cannot decode 24x16 PNG");
+}
+
 TEST(ImageDecode, UnsafeJpegHuffmanTablesAreRefused) {
   // Files that make Debian's stb_image 2.27 read or write out of bounds (see image.cpp).
   const std::string jpeg = read_file(fixture_path("preprocess/images/jpeg_q90_640x480.jpg"));
