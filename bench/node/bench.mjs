@@ -11,7 +11,8 @@
 // Writes one JSON file and prints Markdown tables. scripts/bench.sh prepares the inputs.
 //
 // usage: node bench/node/bench.mjs [--out FILE] [--quick] [--threads 1,2] [--iterations N] ...
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { openSync, readSync, closeSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -166,6 +167,25 @@ function sizes(args) {
   return out;
 }
 
+// Which code was measured: the repository's commit, how many files of the built sources differ
+// from it, and digests of the package's wasm files (the package may be built elsewhere).
+function provenance(packageDir) {
+  const git = (...a) => {
+    try {
+      return execFileSync('git', ['-C', root, ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  const dirty = git('status', '--porcelain', '--', 'src', 'wasm', 'js', 'CMakeLists.txt');
+  const wasm = {};
+  for (const f of ['clip-wasm-threads.wasm', 'clip-wasm-simd.wasm']) {
+    const path = join(packageDir, 'dist', f);
+    if (existsSync(path)) wasm[f] = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16);
+  }
+  return { commit: git('rev-parse', 'HEAD'), changedSourceFiles: dirty === null ? null : dirty.split('\n').filter(Boolean).length, wasmSha256: wasm };
+}
+
 function packageVersion(name) {
   try {
     return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
@@ -191,6 +211,7 @@ async function main() {
       onnxruntimeWeb: packageVersion('onnxruntime-web'),
       onnxruntimeNode: packageVersion('onnxruntime-node'),
       model: args.paths.modelDir,
+      code: provenance(args.paths.packageDir),
       text: TEXT,
       onnxManifest: existsSync(join(args.paths.onnxDir, 'manifest.json'))
         ? JSON.parse(readFileSync(join(args.paths.onnxDir, 'manifest.json'), 'utf8'))
