@@ -17,6 +17,7 @@ namespace clip {
 namespace {
 
 constexpr const char* kPrefix = "safetensors: ";
+constexpr size_t kKeptBufferBytes = 16u << 20;  // tensor buffers up to this size are reused
 
 struct DTypeInfo {
   const char* name;
@@ -481,6 +482,9 @@ size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
   if (pending_.size() == need) {
     emit_tensor(pending_.data());
     pending_.clear();
+    // A large tensor's buffer is given back at once rather than kept for reuse: it would sit
+    // beside every weight loaded after it (in WebAssembly the heap never shrinks).
+    if (pending_.capacity() > kKeptBufferBytes) std::vector<uint8_t>().swap(pending_);
   }
   return take;
 }
