@@ -9,6 +9,7 @@
 
 #include "ops.h"
 #include "safetensors.h"
+#include "uninitialized-vector.h"
 
 namespace clip {
 
@@ -33,9 +34,9 @@ class EmbeddingTable {
  private:
   int rows_ = 0;
   int dim_ = 0;
-  std::vector<float> f32_;     // f32 form: [rows, dim]
-  std::vector<int8_t> q8_;     // q8 form: [rows, dim]
-  std::vector<float> scales_;  // q8 form: [rows]
+  UninitializedVector<float> f32_;  // f32 form: [rows, dim]
+  UninitializedVector<int8_t> q8_;  // q8 form: [rows, dim]
+  std::vector<float> scales_;       // q8 form: [rows]
 };
 
 }  // namespace clip

@@ -15,7 +15,7 @@ enum class Tower { vision, text, none };
 struct ModelLoader::Component {
   std::vector<std::string> parts;  // canonical (Hugging Face) tensor names
   Tower tower;
-  std::function<void(std::vector<std::vector<float>>&)> install;
+  std::function<void(std::vector<UninitializedVector<float>>&)> install;
 };
 
 namespace {
@@ -116,13 +116,14 @@ std::vector<int64_t> stored_shape(std::vector<int64_t> canonical, Transform tran
   }
 }
 
-std::vector<float> apply_transform(const std::vector<float>& data,
-                                   const std::vector<int64_t>& canonical, Transform transform) {
+UninitializedVector<float> apply_transform(const UninitializedVector<float>& data,
+                                           const std::vector<int64_t>& canonical,
+                                           Transform transform) {
   if (transform == Transform::copy) return data;
   if (transform == Transform::transpose) {
     const int64_t rows = canonical[0],
                   cols = canonical[1];  // output [rows, cols], input [cols, rows]
-    std::vector<float> out(data.size());
+    UninitializedVector<float> out(data.size());
     for (int64_t c = 0; c < cols; ++c) {
       for (int64_t r = 0; r < rows; ++r) out[r * cols + c] = data[c * rows + r];
     }
@@ -132,7 +133,8 @@ std::vector<float> apply_transform(const std::vector<float>& data,
   const size_t index = transform == Transform::split_q   ? 0
                        : transform == Transform::split_k ? 1
                                                          : 2;
-  return std::vector<float>(data.begin() + index * piece, data.begin() + (index + 1) * piece);
+  return UninitializedVector<float>(data.begin() + index * piece,
+                                    data.begin() + (index + 1) * piece);
 }
 
 std::string read_text_file(const std::string& path) {
@@ -201,7 +203,7 @@ void ModelLoader::check_memory_limit() {
 void ModelLoader::plan_components() {
   const ModelConfig& config = model_->config_;
   auto add = [&](Tower tower, std::vector<std::pair<std::string, std::vector<int64_t>>> parts,
-                 std::function<void(std::vector<std::vector<float>>&)> install) {
+                 std::function<void(std::vector<UninitializedVector<float>>&)> install) {
     Component component{{}, tower, std::move(install)};
     for (auto& [name, shape] : parts) {
       component_of_[name] = components_.size();
@@ -215,13 +217,14 @@ void ModelLoader::plan_components() {
   const WeightFormat format = options_.format;
   auto add_vector = [&](Tower tower, const std::string& name, std::vector<int64_t> shape,
                         std::vector<float>* target) {
-    add(tower, {{name, shape}}, [target](auto& data) { *target = std::move(data[0]); });
+    add(tower, {{name, shape}},
+        [target](auto& data) { target->assign(data[0].begin(), data[0].end()); });
   };
   auto add_norm = [&](Tower tower, const std::string& prefix, int dim, float eps,
                       LayerNorm* target) {
     add(tower, {{prefix + "weight", {dim}}, {prefix + "bias", {dim}}}, [target, eps](auto& data) {
-      target->gamma = std::move(data[0]);
-      target->beta = std::move(data[1]);
+      target->gamma.assign(data[0].begin(), data[0].end());
+      target->beta.assign(data[1].begin(), data[1].end());
       target->eps = eps;
     });
   };
@@ -373,7 +376,7 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
     return;
   }
 
-  std::vector<float> values(static_cast<size_t>(info.element_count()));
+  UninitializedVector<float> values(static_cast<size_t>(info.element_count()));
   if (row_scales) {
     const size_t columns = static_cast<size_t>(shape[1]);
     const int8_t* q = reinterpret_cast<const int8_t*>(data);
@@ -390,13 +393,13 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
   }
 }
 
-void ModelLoader::stage(const std::string& name, std::vector<float> values) {
+void ModelLoader::stage(const std::string& name, UninitializedVector<float> values) {
   staged_[name] = std::move(values);
   Component& component = components_[component_of_.at(name)];
   for (const std::string& part : component.parts) {
     if (!staged_.count(part)) return;
   }
-  std::vector<std::vector<float>> parts;
+  std::vector<UninitializedVector<float>> parts;
   for (const std::string& part : component.parts) {
     parts.push_back(std::move(staged_[part]));
     staged_.erase(part);

@@ -36,7 +36,7 @@ class ModelLoader {
   void on_tensor(const TensorInfo& info, const uint8_t* data);
   void on_weights(const TensorInfo& info, const uint8_t* data,
                   const std::vector<float>* row_scales);
-  void stage(const std::string& name, std::vector<float> values);
+  void stage(const std::string& name, UninitializedVector<float> values);
   void plan_components();
   void check_memory_limit();  // after plan_components: fails if the weights cannot fit
 
@@ -49,7 +49,8 @@ class ModelLoader {
   std::vector<Component> components_;
   std::map<std::string, size_t> component_of_;          // canonical tensor name -> component
   std::map<std::string, std::vector<int64_t>> shapes_;  // canonical tensor name -> expected shape
-  std::map<std::string, std::vector<float>> staged_;    // parts waiting for the rest of their group
+  std::map<std::string, UninitializedVector<float>>
+      staged_;  // parts waiting for the rest of their group
   std::set<std::string> received_;
   struct PendingQ8 {
     TensorInfo info;

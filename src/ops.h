@@ -9,6 +9,7 @@
 
 #include "kernels/activation.h"
 #include "thread-pool.h"
+#include "uninitialized-vector.h"
 
 namespace clip {
 
@@ -34,8 +35,8 @@ class Linear {
   int out_ = 0;
   WeightFormat format_ = WeightFormat::f32;
   // Exactly one is filled: the kernels' panel layouts (src/kernels/kernels.h), bias included.
-  std::vector<float> packed_f32_;
-  std::vector<int8_t> packed_q8_;
+  UninitializedVector<float> packed_f32_;
+  UninitializedVector<int8_t> packed_q8_;
 };
 
 struct LayerNorm {
