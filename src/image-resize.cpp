@@ -15,16 +15,7 @@
 
 #include "common.h"
 #include "image.h"
-
-// WebAssembly SIMD128 intrinsics; natively simde maps them onto SSE/AVX.
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#else
-#ifndef SIMDE_ENABLE_NATIVE_ALIASES
-#define SIMDE_ENABLE_NATIVE_ALIASES
-#endif
-#include <simde/wasm/simd128.h>
-#endif
+#include "kernels/simd.h"  // SIMD128 intrinsics; natively through simde
 
 // The coefficients must be computed exactly as Pillow's C code does: no fused multiply-add.
 #ifdef __clang__
