@@ -34,8 +34,7 @@ size_t Model::weight_bytes() const {
   for (const auto& b : text_.blocks) add_block(b);
   bytes += vision_.patch_embedding.packed_bytes() + vision_.projection.packed_bytes() +
            text_.projection.packed_bytes();
-  bytes += (vision_.class_embedding.size() + vision_.positions.size() +
-            text_.positions.size()) *
+  bytes += (vision_.class_embedding.size() + vision_.positions.size() + text_.positions.size()) *
                sizeof(float) +
            text_.token_embedding.bytes();
   return bytes;

@@ -30,7 +30,7 @@ struct VisionWeights {
 
 struct TextWeights {
   EmbeddingTable token_embedding;  // [vocab, width]
-  std::vector<float> positions;        // [context, width]
+  std::vector<float> positions;    // [context, width]
   std::vector<TransformerBlock> blocks;
   LayerNorm ln_final;
   Linear projection;  // [embed_dim, width], no bias
