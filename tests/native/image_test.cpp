@@ -21,6 +21,7 @@
 namespace clip {
 namespace {
 
+using test::expect_error;
 using test::fixture_path;
 using test::read_file;
 using test::record_figure;
@@ -44,18 +45,6 @@ std::vector<float> read_f32(const std::string& path) {
   std::vector<float> values(bytes.size() / sizeof(float));
   std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
   return values;
-}
-
-// Runs `body`, expecting a clip::Error whose message contains `needle`.
-template <typename Body>
-void expect_error(Body body, const std::string& needle) {
-  try {
-    body();
-    ADD_FAILURE() << "expected clip::Error containing '" << needle << "'";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
-        << "message: " << error.what() << "\nexpected to contain: " << needle;
-  }
 }
 
 // ---- crafted PNGs (zlib from the build) ----

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "common.h"
+
 namespace clip::test {
 
 // Fixtures are produced by the reference scripts (scripts/make-fixtures.sh). A missing fixture is
@@ -20,6 +22,18 @@ inline std::string fixture_path(const std::string& relative) {
     ADD_FAILURE() << "fixture missing: " << path << " (run scripts/make-fixtures.sh)";
   }
   return path;
+}
+
+// Runs `body`, expecting a clip::Error whose message contains `needle`.
+template <typename Body>
+void expect_error(Body body, const std::string& needle) {
+  try {
+    body();
+    ADD_FAILURE() << "expected clip::Error containing '" << needle << "'";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
+        << "message: " << error.what() << "\nexpected to contain: " << needle;
+  }
 }
 
 inline std::string read_file(const std::string& path) {

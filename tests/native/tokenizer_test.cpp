@@ -16,6 +16,7 @@
 namespace clip {
 namespace {
 
+using test::expect_error;
 using test::fixture_path;
 using test::read_file;
 using test::record_figure;
@@ -227,17 +228,6 @@ TEST(Tokenizer, MegabyteInputsInBoundedTime) {
 }
 
 // ---- malformed vocabulary files ----
-
-template <typename Body>
-void expect_error(Body body, const std::string& needle) {
-  try {
-    body();
-    ADD_FAILURE() << "expected clip::Error containing '" << needle << "'";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
-        << "message: " << error.what() << "\nexpected to contain: " << needle;
-  }
-}
 
 TEST(Tokenizer, RejectsMalformedOpenAiFile) {
   const std::string bpe = openai_bpe_text();
