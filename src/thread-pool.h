@@ -1,5 +1,7 @@
 // A small pool of worker threads for the kernels. The calling thread always takes a share of the
-// work, and idle workers sleep on a condition variable: nothing spins between calls.
+// work. Idle workers sleep on a condition variable; after a job a worker polls ~30 us for the next
+// one first (operators within one forward pass follow each other closely), so nothing spins
+// between calls.
 #pragma once
 
 #include <atomic>
