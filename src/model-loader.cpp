@@ -15,7 +15,7 @@ enum class Tower { vision, text, none };
 struct ModelLoader::Component {
   std::vector<std::string> parts;  // canonical (Hugging Face) tensor names
   Tower tower;
-  std::function<void(std::vector<UninitializedVector<float>>&)> install;
+  std::function<void(const std::vector<FloatSpan>&)> install;
 };
 
 namespace {
@@ -203,7 +203,7 @@ void ModelLoader::check_memory_limit() {
 void ModelLoader::plan_components() {
   const ModelConfig& config = model_->config_;
   auto add = [&](Tower tower, std::vector<std::pair<std::string, std::vector<int64_t>>> parts,
-                 std::function<void(std::vector<UninitializedVector<float>>&)> install) {
+                 std::function<void(const std::vector<FloatSpan>&)> install) {
     Component component{{}, tower, std::move(install)};
     for (auto& [name, shape] : parts) {
       component_of_[name] = components_.size();
@@ -372,11 +372,20 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
     table = row_scales ? EmbeddingTable::from_q8(reinterpret_cast<const int8_t*>(data),
                                                  row_scales->data(), rows, dim, options_.format)
                        : EmbeddingTable::from_data(info.dtype, data, rows, dim, options_.format);
-    stage(kTokenEmbedding, {});
+    stage(kTokenEmbedding, {}, {});
     return;
   }
 
-  UninitializedVector<float> values(static_cast<size_t>(info.element_count()));
+  const size_t count = static_cast<size_t>(info.element_count());
+  // An F32 tensor that needs no rearranging is installed (packed) straight from the bytes the
+  // stream read it into, when it is the last part of its component: no converted copy.
+  if (!row_scales && info.dtype == DType::F32 && targets.size() == 1 &&
+      targets[0].transform == Transform::copy &&
+      reinterpret_cast<uintptr_t>(data) % alignof(float) == 0) {
+    stage(targets[0].name, {}, FloatSpan{reinterpret_cast<const float*>(data), count});
+    return;
+  }
+  UninitializedVector<float> values(count);
   if (row_scales) {
     const size_t columns = static_cast<size_t>(shape[1]);
     const int8_t* q = reinterpret_cast<const int8_t*>(data);
@@ -387,24 +396,34 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
   for (const MappedTensor& target : targets) {
     // A plain copy hands over the converted buffer itself: a large tensor must not exist twice
     // while loading.
-    stage(target.name, target.transform == Transform::copy
-                           ? std::move(values)
-                           : apply_transform(values, shapes_[target.name], target.transform));
+    stage(target.name,
+          target.transform == Transform::copy
+              ? std::move(values)
+              : apply_transform(values, shapes_[target.name], target.transform),
+          {});
   }
 }
 
-void ModelLoader::stage(const std::string& name, UninitializedVector<float> values) {
-  staged_[name] = std::move(values);
+void ModelLoader::stage(const std::string& name, UninitializedVector<float> values,
+                        FloatSpan view) {
   Component& component = components_[component_of_.at(name)];
+  bool complete = true;
   for (const std::string& part : component.parts) {
-    if (!staged_.count(part)) return;
+    if (part != name && !staged_.count(part)) complete = false;
   }
-  std::vector<UninitializedVector<float>> parts;
+  if (!view.ptr) view = {values.data(), values.size()};
+  if (!complete) {
+    // `view` may point into the stream's buffer, valid during this call only: keep a copy.
+    if (values.empty() && view.count != 0) values.assign(view.begin(), view.end());
+    staged_[name] = std::move(values);
+    return;
+  }
+  std::vector<FloatSpan> parts;
   for (const std::string& part : component.parts) {
-    parts.push_back(std::move(staged_[part]));
-    staged_.erase(part);
+    parts.push_back(part == name ? view : FloatSpan{staged_[part].data(), staged_[part].size()});
   }
   component.install(parts);
+  for (const std::string& part : component.parts) staged_.erase(part);
   if (component.tower == Tower::vision && --vision_left_ == 0) model_->vision_ready_ = true;
   if (component.tower == Tower::text && --text_left_ == 0) model_->text_ready_ = true;
 }

@@ -23,6 +23,11 @@ class ModelLoader {
   ~ModelLoader();  // out of line: Component is complete only in model-loader.cpp
 
   void feed(const uint8_t* bytes, size_t size);
+  // Zero-copy input (SafetensorsStream::window): the caller reads the next bytes straight into
+  // the window, then commits how many it wrote. Large F32 tensors are then packed from the
+  // buffer they were read into.
+  SafetensorsStream::Window window(size_t preferred) { return stream_.window(preferred); }
+  void commit(size_t size) { stream_.commit(size); }
   // Throws if the stream ended early or tensors are missing (they are listed by name).
   void finish();
   // Null until the safetensors header has been read; then the model, filling up as bytes arrive.
@@ -30,13 +35,25 @@ class ModelLoader {
   uint64_t bytes_consumed() const { return stream_.bytes_consumed(); }
 
  private:
+  // Read-only floats of one staged part: a buffer of the loader's own, or a tensor still in the
+  // stream's buffer.
+  struct FloatSpan {
+    const float* ptr = nullptr;
+    size_t count = 0;
+    const float* data() const { return ptr; }
+    const float* begin() const { return ptr; }
+    const float* end() const { return ptr + count; }
+    float operator[](size_t i) const { return ptr[i]; }
+  };
   struct Component;  // a group of tensors installed together (e.g. a linear layer's weight + bias)
 
   void on_header(const SafetensorsHeader& header);
   void on_tensor(const TensorInfo& info, const uint8_t* data);
   void on_weights(const TensorInfo& info, const uint8_t* data,
                   const std::vector<float>* row_scales);
-  void stage(const std::string& name, UninitializedVector<float> values);
+  // Holds one part of a component until the rest is in, then installs the component. The part
+  // is `values`, or `view` when given (memory valid during the call only).
+  void stage(const std::string& name, UninitializedVector<float> values, FloatSpan view);
   void plan_components();
   void check_memory_limit();  // after plan_components: fails if the weights cannot fit
 

@@ -399,9 +399,14 @@ SafetensorsStream::SafetensorsStream(HeaderCallback on_header, TensorCallback on
       file_size_(file_size),
       limits_(limits) {}
 
+void SafetensorsStream::check_usable(const char* call) const {
+  if (stage_ == Stage::kFailed) fail(kPrefix, call, " on a stream that already failed");
+  if (stage_ == Stage::kFinished) fail(kPrefix, call, " after finish()");
+}
+
 void SafetensorsStream::feed(const uint8_t* bytes, size_t size) {
-  if (stage_ == Stage::kFailed) fail(kPrefix, "feed() on a stream that already failed");
-  if (stage_ == Stage::kFinished) fail(kPrefix, "feed() after finish()");
+  check_usable("feed()");
+  window_kind_ = WindowKind::kNone;  // bytes fed here replace an uncommitted window
   try {
     while (size > 0) {
       size_t used = 0;
@@ -484,9 +489,91 @@ size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
     pending_.clear();
     // A large tensor's buffer is given back at once rather than kept for reuse: it would sit
     // beside every weight loaded after it (in WebAssembly the heap never shrinks).
-    if (pending_.capacity() > kKeptBufferBytes) std::vector<uint8_t>().swap(pending_);
+    if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
   }
   return take;
+}
+
+SafetensorsStream::Window SafetensorsStream::window(size_t preferred) {
+  check_usable("window()");
+  preferred = std::max<size_t>(preferred, 1);
+  window_kind_ = WindowKind::kNone;
+  if (stage_ == Stage::kTensors) {
+    const uint64_t need = header_.tensors[next_tensor_].byte_size();
+    if (!pending_.empty() || need >= kDirectBytes) {
+      window_begin_ = pending_.size();
+      window_size_ = direct_window(need, preferred);
+      window_kind_ = WindowKind::kTensor;
+      return {pending_.data() + window_begin_, window_size_};
+    }
+    // Small tensors: the scratch window stops where the next large tensor starts, so that one
+    // lands in its own buffer.
+    preferred = static_cast<size_t>(std::min<uint64_t>(preferred, bytes_to_next_direct_tensor()));
+  } else if (stage_ == Stage::kLength) {
+    // The header is taken exactly, so that the first tensor's window is chosen knowing its size.
+    preferred = sizeof length_bytes_ - length_have_;
+  } else if (stage_ == Stage::kJson) {
+    preferred = static_cast<size_t>(std::min<uint64_t>(preferred, json_size_ - pending_.size()));
+  }
+  scratch_.resize(preferred);
+  window_size_ = preferred;
+  window_kind_ = WindowKind::kScratch;
+  return {scratch_.data(), window_size_};
+}
+
+// Grows pending_ (the current tensor's buffer) by the bytes the next window may take; returns
+// how many.
+size_t SafetensorsStream::direct_window(uint64_t need, size_t preferred) {
+  const size_t have = pending_.size();
+  uint64_t take = need - have;
+  // With a known file size the tensor's bytes are backed by the file: its whole buffer is
+  // reserved at once. A stream of unknown size could claim a huge tensor and send little, so
+  // the buffer then grows with what arrives (as append_pending does).
+  if (file_size_ == 0) take = std::min<uint64_t>(take, std::max<uint64_t>(preferred, have));
+  if (have + take > pending_.capacity()) {
+    pending_.reserve(static_cast<size_t>(
+        file_size_ != 0 ? need
+                        : std::max<uint64_t>(have + take, 2 * uint64_t{pending_.capacity()})));
+  }
+  pending_.resize(have + static_cast<size_t>(take));
+  return static_cast<size_t>(take);
+}
+
+uint64_t SafetensorsStream::bytes_to_next_direct_tensor() const {
+  const uint64_t position = consumed_ - header_.header_size;  // in the data section
+  for (size_t i = next_tensor_; i < header_.tensors.size(); ++i) {
+    const TensorInfo& tensor = header_.tensors[i];
+    if (tensor.byte_size() >= kDirectBytes) return tensor.begin - position;
+  }
+  return header_.data_size - position + 1;  // +1: room to notice trailing bytes
+}
+
+void SafetensorsStream::commit(size_t size) {
+  check_usable("commit()");
+  const WindowKind kind = window_kind_;
+  window_kind_ = WindowKind::kNone;
+  if (kind == WindowKind::kNone) fail(kPrefix, "commit() without a window() before it");
+  if (size > window_size_) {
+    stage_ = Stage::kFailed;
+    fail(kPrefix, "commit() of ", size, " bytes into a window of ", window_size_);
+  }
+  if (kind == WindowKind::kScratch) {
+    feed(scratch_.data(), size);
+    if (stage_ == Stage::kDone) UninitializedVector<uint8_t>().swap(scratch_);
+    return;
+  }
+  try {
+    pending_.resize(window_begin_ + size);
+    consumed_ += size;
+    if (pending_.size() == header_.tensors[next_tensor_].byte_size()) {
+      emit_tensor(pending_.data());
+      pending_.clear();
+      if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
+    }
+  } catch (...) {
+    stage_ = Stage::kFailed;
+    throw;
+  }
 }
 
 void SafetensorsStream::append_pending(const uint8_t* bytes, size_t take, uint64_t need) {
@@ -515,7 +602,7 @@ void SafetensorsStream::emit_tensor(const uint8_t* data) {
   }
   if (next_tensor_ == tensors.size()) {
     stage_ = Stage::kDone;
-    std::vector<uint8_t>().swap(pending_);
+    UninitializedVector<uint8_t>().swap(pending_);
   }
 }
 
@@ -540,6 +627,7 @@ void SafetensorsStream::finish() {
       fail(kPrefix, "read ", consumed_, " bytes but the file has ", file_size_);
     }
     stage_ = Stage::kFinished;
+    UninitializedVector<uint8_t>().swap(scratch_);
   } catch (...) {
     stage_ = Stage::kFailed;
     throw;
@@ -558,10 +646,11 @@ void read_safetensors_file(const std::string& path,
   if (file_size < 0 || !in) fail("cannot determine the size of safetensors file '", path, "'");
   try {
     SafetensorsStream stream(on_header, on_tensor, static_cast<uint64_t>(file_size), limits);
-    std::vector<char> chunk(1 << 20);
+    // Read straight into the stream's windows: large tensors land in their own buffers.
     while (in) {
-      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      stream.feed(reinterpret_cast<const uint8_t*>(chunk.data()), static_cast<size_t>(in.gcount()));
+      const SafetensorsStream::Window window = stream.window(1 << 20);
+      in.read(reinterpret_cast<char*>(window.data), static_cast<std::streamsize>(window.size));
+      stream.commit(static_cast<size_t>(in.gcount()));
     }
     if (in.bad()) fail("read error");
     stream.finish();

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "uninitialized-vector.h"
+
 namespace clip {
 
 // Every dtype of the format is parsed (old checkpoints carry I64 position_ids that CLIP never
@@ -93,6 +95,22 @@ class SafetensorsStream {
   SafetensorsStream(HeaderCallback on_header, TensorCallback on_tensor, uint64_t file_size = 0,
                     SafetensorsLimits limits = {});
   void feed(const uint8_t* bytes, size_t size);
+
+  // Zero-copy input, for callers that can read straight into memory (a file read, a network
+  // chunk copied once): window() says where the next bytes of the stream go and how many fit,
+  // then commit(n) takes the first n bytes written there (n <= size; a short read is fine). A
+  // tensor of kDirectBytes or more gets a window in its own buffer (the rest of the tensor, when
+  // the file size is known), so it is read in place and handed to on_tensor without a copy.
+  // The header and runs of smaller tensors go through a scratch window of at most `preferred`
+  // bytes that ends where they end. window() and feed() may be mixed between commits.
+  static constexpr size_t kDirectBytes = 64 * 1024;
+  struct Window {
+    uint8_t* data;
+    size_t size;
+  };
+  Window window(size_t preferred);
+  void commit(size_t size);
+
   void finish();
   uint64_t bytes_consumed() const { return consumed_; }
   // Bytes reserved for partial data; lets tests check the one-tensor bound.
@@ -119,7 +137,17 @@ class SafetensorsStream {
   uint8_t length_bytes_[8] = {};  // the little-endian header length, as it arrives
   size_t length_have_ = 0;
   uint64_t json_size_ = 0;
-  std::vector<uint8_t> pending_;  // a header or tensor that straddles chunks
+  // Where the window of the last window() call is, until commit().
+  enum class WindowKind { kNone, kScratch, kTensor };
+  void check_usable(const char* call) const;
+  size_t direct_window(uint64_t need, size_t preferred);
+  uint64_t bytes_to_next_direct_tensor() const;
+
+  UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks
+  UninitializedVector<uint8_t> scratch_;  // window() for the header and small tensors
+  WindowKind window_kind_ = WindowKind::kNone;
+  size_t window_begin_ = 0;  // kTensor: where in pending_ the window starts
+  size_t window_size_ = 0;
   SafetensorsHeader header_;
   size_t next_tensor_ = 0;
 };

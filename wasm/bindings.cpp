@@ -32,8 +32,8 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
   class_<LoaderHandle>("Loader")
       .smart_ptr<std::shared_ptr<LoaderHandle>>("Loader")
       .class_function("create", &LoaderHandle::create)
-      .function("buffer", &LoaderHandle::buffer)
-      .function("feed", &LoaderHandle::feed)
+      .function("window", &LoaderHandle::window)
+      .function("commit", &LoaderHandle::commit)
       .function("finish", &LoaderHandle::finish)
       .function("model", &LoaderHandle::model)
       .function("bytesConsumed", &LoaderHandle::bytes_consumed);

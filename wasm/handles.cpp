@@ -200,17 +200,16 @@ val LoaderHandle::create(const std::string& dtype, int threads, const std::strin
   });
 }
 
-val LoaderHandle::buffer(size_t size) {
+val LoaderHandle::window(size_t preferred) {
   return js_result([&] {
-    staging_.resize(size);
-    return val(typed_memory_view(staging_.size(), staging_.data()));
+    const SafetensorsStream::Window window = loader_.window(preferred);
+    return val(typed_memory_view(window.size, window.data));
   });
 }
 
-val LoaderHandle::feed(size_t size) {
+val LoaderHandle::commit(size_t size) {
   return js_result([&] {
-    if (size > staging_.size()) fail("feed: ", size, " bytes asked, ", staging_.size(), " staged");
-    loader_.feed(staging_.data(), size);
+    loader_.commit(size);
     return val::undefined();
   });
 }
@@ -218,7 +217,6 @@ val LoaderHandle::feed(size_t size) {
 val LoaderHandle::finish() {
   return js_result([&] {
     loader_.finish();
-    staging_ = {};  // the chunk buffer is not needed any more
     return val::undefined();
   });
 }

@@ -85,15 +85,17 @@ class LoaderHandle {
   static val create(const std::string& dtype, int threads, const std::string& config_json,
                     const std::string& preprocessor_json, double file_size);
 
-  val buffer(size_t size);  // staging for the next chunk, as ModelHandle::bytes
-  val feed(size_t size);    // undefined | Error
+  // -> Uint8Array | Error: where the next bytes of the file go (ModelLoader::window), at most
+  // `preferred` unless a large tensor is read whole. Valid until commit() or the next call into
+  // the module: fill it synchronously.
+  val window(size_t preferred);
+  val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error
   val model() const;        // ModelHandle once the header is read, else null
   double bytes_consumed() const { return static_cast<double>(loader_.bytes_consumed()); }
 
  private:
   ModelLoader loader_;
-  std::vector<uint8_t> staging_;
 };
 
 // {heapBytes, usedBytes}: the size of wasm memory and the bytes malloc has handed out, so tests

@@ -2,7 +2,7 @@
 
 import { normalizeImage } from './images.mjs';
 import { chooseBuild, createInstance } from './runtime.mjs';
-import { gunzipText, resolveSource } from './sources.mjs';
+import { gunzip, resolveSource } from './sources.mjs';
 
 // OpenAI's CLIP ViT-B/32 on the Hugging Face hub. The repository's main branch has no
 // model.safetensors (only pytorch_model.bin); the safetensors conversion lives on its pull
@@ -289,12 +289,14 @@ async function readTokenizer(module, files, progress) {
   if (vocab && merges) {
     progress.small('vocab.json', vocab.length);
     progress.small('merges.txt', merges.length);
-    return check(module.Tokenizer.fromHfFiles(textOf(vocab), textOf(merges)), 'tokenizer');
+    // Bytes, not strings: Embind copies a Uint8Array into a std::string as is, where a string
+    // would be re-encoded to UTF-8 character by character (~20 ms for the vocabulary).
+    return check(module.Tokenizer.fromHfFiles(vocab, merges), 'tokenizer');
   }
   const bpe = await files.read('bpe_simple_vocab_16e6.txt.gz');
   if (!bpe) return null;
   progress.small('bpe_simple_vocab_16e6.txt.gz', bpe.length);
-  return check(module.Tokenizer.fromOpenaiBpe(await gunzipText(bpe)), 'tokenizer');
+  return check(module.Tokenizer.fromOpenaiBpe(await gunzip(bpe)), 'tokenizer');
 }
 
 // Model configuration and weights file for either layout (Hugging Face / open_clip).
@@ -343,31 +345,70 @@ async function openWeights(files, names) {
   throw new Error(`no ${names.join(' or ')} in ${files.describe('')}`);
 }
 
-// Feeds the weights to the loader chunk by chunk: each chunk is copied once, into wasm memory,
-// where the loader converts and packs every tensor as soon as its bytes are in.
+const WINDOW_BYTES = 4 << 20; // most bytes the loader's scratch window takes at once
+const YIELD_BYTES = 16 << 20; // synchronous file reads give the event loop a turn this often
+
+// Feeds the weights to the loader through its windows in wasm memory: a local file is read
+// straight into them, a network or Blob stream is copied there once. The loader converts and packs every tensor as soon as its bytes are in
+// (large tensors straight from their window).
 async function streamWeights(loader, { file, name }, progress, signal, onChunk) {
   progress.emit({ status: 'initiate', file: name });
   progress.emit({ status: 'download', file: name });
   const total = file.size;
   let loaded = 0;
+  const advance = (n) => {
+    loaded += n;
+    progress.emit({ status: 'progress', file: name, loaded, total, progress: total ? (100 * loaded) / total : 0 });
+    onChunk?.();
+  };
+  // Windows are filled synchronously: one stays valid only until the next call into the module.
+  const put = (bytes) => {
+    for (let at = 0; at < bytes.length; ) {
+      const window = check(loader.window(WINDOW_BYTES), name);
+      const n = Math.min(window.length, bytes.length - at);
+      window.set(bytes.subarray(at, at + n));
+      check(loader.commit(n), name);
+      at += n;
+    }
+  };
   // A source that breaks off (a dropped connection) names the file and how far it got; an
   // aborted signal keeps its own reason.
-  const chunks = (async function* read() {
+  const chunks = async function* read() {
     try {
       yield* file.chunks();
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new Error(`${name}: reading failed after ${loaded} bytes: ${error.message}`, { cause: error });
     }
-  })();
+  };
   try {
-    for await (const chunk of chunks) {
-      signal?.throwIfAborted();
-      check(loader.buffer(chunk.length), name).set(chunk);
-      check(loader.feed(chunk.length), name);
-      loaded += chunk.length;
-      progress.emit({ status: 'progress', file: name, loaded, total, progress: total ? (100 * loaded) / total : 0 });
-      onChunk?.();
+    if (file.readInto) {
+      let unreported = 0;
+      for (;;) {
+        signal?.throwIfAborted();
+        const window = check(loader.window(WINDOW_BYTES), name);
+        let n;
+        try {
+          n = file.readInto(window);
+        } catch (error) {
+          throw new Error(`${name}: reading failed after ${loaded + unreported} bytes: ${error.message}`, { cause: error });
+        }
+        check(loader.commit(n), name);
+        if (n === 0) break;
+        unreported += n;
+        if (unreported >= YIELD_BYTES) {
+          advance(unreported);
+          unreported = 0;
+          await new Promise((resolve) => setImmediate(resolve)); // readInto exists in Node only
+        }
+      }
+      if (unreported) advance(unreported);
+    } else {
+      for await (const chunk of chunks()) {
+        signal?.throwIfAborted();
+        put(chunk);
+        advance(chunk.length);
+      }
     }
     signal?.throwIfAborted();
     check(loader.finish(), name);

@@ -2,7 +2,9 @@
 // the module under it) stays usable afterwards.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { load } from '../../js/src/index.mjs';
@@ -96,6 +98,31 @@ describe('bad models', () => {
     for (const cut of [4, 100, bytes.length >> 1, bytes.length - 1]) {
       files['model.safetensors'] = bytes.subarray(0, cut);
       await rejects(load(files, { threads: 1 }), /model\.safetensors: .*(ended|short|truncated|before|end of the file)/i, `cut at ${cut}`);
+    }
+  });
+
+  test('a local model file cut short or with bytes after the last tensor', async () => {
+    // Local files are read straight into wasm memory (the loader's windows): the stream's end
+    // is still checked against the header.
+    const dir = mkdtempSync(join(tmpdir(), 'clip-wasm-cut-'));
+    try {
+      const source = modelDir('tiny-hf');
+      for (const name of ['config.json', 'vocab.json', 'merges.txt']) copyFileSync(`${source}/${name}`, `${dir}/${name}`);
+      const bytes = readFileSync(`${source}/model.safetensors`);
+      for (const cut of [4, 100, bytes.length >> 1, bytes.length - 1]) {
+        writeFileSync(`${dir}/model.safetensors`, bytes.subarray(0, cut));
+        await rejects(load(dir, { threads: 1 }), /model\.safetensors: .*(ended|short|truncated|before|end of the file)/i, `cut at ${cut}`);
+      }
+      writeFileSync(`${dir}/model.safetensors`, Buffer.concat([bytes, Buffer.from('junk')]));
+      await rejects(load(dir, { threads: 1 }), /model\.safetensors: .*trailing data/, 'trailing bytes');
+      writeFileSync(`${dir}/model.safetensors`, bytes);
+      // The runtime is still usable, and the intact file loads as the original does.
+      const [copy, original] = await Promise.all([load(dir, { threads: 1 }), load(source, { threads: 1 })]);
+      assert.ok(cosine(await copy.embedText('a photo of a cat'), await original.embedText('a photo of a cat')) > 0.99999);
+      copy.dispose();
+      original.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -116,6 +116,36 @@ TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
   EXPECT_LT(err.worst, kF32Tolerance);
 }
 
+// The panels hold exactly what kernels.h documents, for full and partial panels and any k.
+TEST(F32Gemm, PackedLayoutIsTheDocumentedOne) {
+  for (size_t n : {1, 7, 8, 9, 16, 17, 24}) {
+    for (size_t k : {1, 3, 4, 5, 8, 13, 768}) {
+      const size_t stride = k + 2;
+      const std::vector<float> w = random_vector(n * stride, static_cast<unsigned>(n * 1000 + k));
+      const std::vector<float> bias = random_vector(n, 3);
+      std::vector<float> wt(k * (n + 1));  // the same weight as [k, n], row stride n + 1
+      for (size_t c = 0; c < n; ++c) {
+        for (size_t i = 0; i < k; ++i) wt[i * (n + 1) + c] = w[c * stride + i];
+      }
+      std::vector<float> packed(kernels::f32_gemm_packed_size(n, k), 99.f), packed_kn(packed);
+      kernels::pack_f32_gemm(n, k, w.data(), stride, bias.data(), packed.data());
+      kernels::pack_f32_gemm_kn(k, n, wt.data(), n + 1, bias.data(), packed_kn.data());
+      for (size_t p = 0; p < kernels::gemm_panels(n); ++p) {
+        const float* panel = packed.data() + p * kernels::kPanel * (1 + k);
+        for (size_t j = 0; j < kernels::kPanel; ++j) {
+          const size_t col = p * kernels::kPanel + j;
+          ASSERT_EQ(panel[j], col < n ? bias[col] : 0.f) << "bias n=" << n << " k=" << k;
+          for (size_t i = 0; i < k; ++i) {
+            ASSERT_EQ(panel[kernels::kPanel * (1 + i) + j], col < n ? w[col * stride + i] : 0.f)
+                << "n=" << n << " k=" << k << " col=" << col << " i=" << i;
+          }
+        }
+      }
+      EXPECT_EQ(packed, packed_kn) << "n=" << n << " k=" << k;
+    }
+  }
+}
+
 TEST(F32Gemm, PackingTransposedMatchesRowMajor) {
   const size_t n = 13, k = 11, stride = 17;
   const std::vector<float> w = random_vector(n * stride, 5);

@@ -114,6 +114,42 @@ Received read_chunked(const std::string& file, const std::vector<size_t>& chunks
   return r;
 }
 
+// Reads `file` through window()/commit(), as a file read straight into memory does: each window
+// of at most `preferred` bytes is filled by "reads" of at most `max_read` bytes. `direct` counts
+// the tensors handed out from inside the window they were read into (no copy).
+Received read_windowed(const std::string& file, size_t preferred, size_t max_read,
+                       uint64_t file_size = 0, size_t* direct = nullptr,
+                       const SafetensorsLimits& limits = {}) {
+  Received r;
+  SafetensorsStream::Window last{nullptr, 0};
+  SafetensorsStream stream(
+      [&](const SafetensorsHeader& h) {
+        r.header = h;
+        ++r.header_calls;
+      },
+      [&](const TensorInfo& info, const uint8_t* data) {
+        r.tensors.push_back(info);
+        r.data.emplace_back(reinterpret_cast<const char*>(data), info.byte_size());
+        if (direct && info.byte_size() >= SafetensorsStream::kDirectBytes && data <= last.data &&
+            last.data + last.size <= data + info.byte_size()) {
+          ++*direct;
+        }
+      },
+      file_size, limits);
+  size_t pos = 0;
+  while (pos < file.size()) {
+    last = stream.window(preferred);
+    EXPECT_GT(last.size, 0u);
+    size_t n = std::min({last.size, max_read, file.size() - pos});
+    std::memcpy(last.data, file.data() + pos, n);
+    stream.commit(n);
+    pos += n;
+  }
+  stream.finish();
+  EXPECT_EQ(stream.bytes_consumed(), file.size());
+  return r;
+}
+
 Received read_whole(const std::string& file, uint64_t file_size = 0) {
   return read_chunked(file, {std::max<size_t>(file.size(), 1)}, file_size);
 }
@@ -136,6 +172,13 @@ std::string error_of(const std::string& file, bool size_known = true,
     bytewise = e.what();
   }
   EXPECT_EQ(whole, bytewise);
+  std::string windowed;
+  try {
+    read_windowed(file, 5, 3, file_size, nullptr, limits);
+  } catch (const Error& e) {
+    windowed = e.what();
+  }
+  EXPECT_EQ(whole, windowed);
   return whole;
 }
 
@@ -278,6 +321,89 @@ TEST(Safetensors, ChunkSizeDoesNotChangeTheResult) {
   stream.feed(nullptr, 0);
   stream.finish();
   EXPECT_EQ(stream.bytes_consumed(), file.size());
+}
+
+// A file with tensors on both sides of SafetensorsStream::kDirectBytes.
+std::string large_and_small_file() {
+  std::mt19937 rng(5);
+  auto random_bytes = [&](size_t n) {
+    std::string bytes(n, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    return bytes;
+  };
+  const size_t direct = SafetensorsStream::kDirectBytes;
+  return write_file(
+      {{"bias", "F32", {3}, random_bytes(12)},
+       {"weight", "F32", {static_cast<int64_t>(direct / 4) + 5}, random_bytes(direct + 20)},
+       {"norm", "F16", {7}, random_bytes(14)},
+       {"empty", "F32", {0}, ""},
+       {"embedding", "U8", {3, static_cast<int64_t>(direct)}, random_bytes(3 * direct)},
+       {"scale", "F32", {}, random_bytes(4)}});
+}
+
+TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
+  const std::string file = large_and_small_file();
+  const std::string expected = signature(read_whole(file));
+  for (uint64_t size : {uint64_t{0}, uint64_t{file.size()}}) {
+    for (size_t preferred : {1, 7, 100, 4096, 1 << 20}) {
+      for (size_t max_read : {1, 1000, 1 << 30}) {
+        if (preferred == 1 && max_read == 1 && size == 0) continue;  // slow, and covered below
+        size_t direct = 0;
+        EXPECT_EQ(signature(read_windowed(file, preferred, max_read, size, &direct)), expected)
+            << "preferred " << preferred << " read " << max_read << " size " << size;
+        // With the size known, every large tensor arrives in one buffer that the reads filled.
+        if (size != 0 && preferred >= 4096) {
+          EXPECT_EQ(direct, 2u) << preferred << " " << max_read;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(signature(read_windowed(file, 1, 1)), expected);
+  // Windows and feed() mix.
+  SafetensorsStream stream(nullptr, nullptr, file.size());
+  size_t pos = 0;
+  for (int i = 0; pos < file.size(); ++i) {
+    size_t n = std::min<size_t>(file.size() - pos, 777);
+    if (i % 2) {
+      stream.feed(as_bytes(file) + pos, n);
+    } else {
+      SafetensorsStream::Window w = stream.window(500);
+      n = std::min(n, w.size);
+      std::memcpy(w.data, file.data() + pos, n);
+      stream.commit(n);
+    }
+    pos += n;
+  }
+  stream.finish();
+  EXPECT_EQ(stream.bytes_consumed(), file.size());
+}
+
+TEST(Safetensors, WindowMisuseIsAnError) {
+  const std::string file = large_and_small_file();
+  SafetensorsStream stream(nullptr, nullptr, file.size());
+  try {
+    stream.commit(1);
+    FAIL() << "commit without a window accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("commit() without a window()"), std::string::npos);
+  }
+  SafetensorsStream::Window w = stream.window(16);
+  EXPECT_EQ(w.size, 8u);  // the header length comes first, exactly
+  try {
+    stream.commit(9);
+    FAIL() << "commit past the window accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("commit() of 9 bytes into a window of 8"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(stream.window(16), Error);  // the stream failed
+  // A window abandoned for feed(): the fed bytes count, the window does not.
+  SafetensorsStream again(nullptr, nullptr, file.size());
+  again.window(8);
+  again.feed(as_bytes(file), file.size());
+  EXPECT_THROW(again.commit(0), Error);
+  again.finish();
 }
 
 TEST(Safetensors, BufferHoldsAtMostTheHeaderOrOneTensor) {
