@@ -40,6 +40,14 @@ EmbeddingTable EmbeddingTable::from_data(DType dtype, const uint8_t* data, int r
   return table;
 }
 
+EmbeddingTable EmbeddingTable::uninitialized_f32(int rows, int dim) {
+  EmbeddingTable table;
+  table.rows_ = rows;
+  table.dim_ = dim;
+  table.f32_.resize(static_cast<size_t>(rows) * dim);
+  return table;
+}
+
 EmbeddingTable EmbeddingTable::from_q8(const int8_t* values, const float* scales, int rows, int dim,
                                        WeightFormat format) {
   EmbeddingTable table;

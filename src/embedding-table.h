@@ -26,6 +26,10 @@ class EmbeddingTable {
   static EmbeddingTable from_q8(const int8_t* values, const float* scales, int rows, int dim,
                                 WeightFormat format);
 
+  // An f32 table whose values the caller writes (through f32_data()) before any row() call.
+  static EmbeddingTable uninitialized_f32(int rows, int dim);
+  float* f32_data() { return f32_.data(); }
+
   int rows() const { return rows_; }
   int dim() const { return dim_; }
   size_t bytes() const { return f32_.size() * 4 + q8_.size() + scales_.size() * 4; }

@@ -158,9 +158,28 @@ ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
       preprocessor_json_(std::move(preprocessor_json)),
       stream_([this](const SafetensorsHeader& h) { on_header(h); },
               [this](const TensorInfo& info, const uint8_t* data) { on_tensor(info, data); },
-              file_size) {}
+              file_size) {
+  stream_.set_placement([this](const TensorInfo& info) { return place_tensor(info); });
+}
 
 ModelLoader::~ModelLoader() = default;
+
+// The token embedding, the largest tensor (~100 MB in f32), is read straight into its table when
+// the table keeps the file's f32 values: no second buffer of that size, no copy.
+uint8_t* ModelLoader::place_tensor(const TensorInfo& info) {
+  if (!model_ || options_.format != WeightFormat::f32 || info.dtype != DType::F32) return nullptr;
+  const std::string& name =
+      scheme_ == NamingScheme::openai ? std::string("token_embedding.weight") : kTokenEmbedding;
+  const auto expected = shapes_.find(kTokenEmbedding);
+  if (info.name != name || expected == shapes_.end() || info.shape != expected->second ||
+      received_.count(kTokenEmbedding)) {
+    return nullptr;  // anything unusual takes the checked path in on_weights
+  }
+  EmbeddingTable& table = model_->text_.token_embedding;
+  table = EmbeddingTable::uninitialized_f32(static_cast<int>(info.shape[0]),
+                                            static_cast<int>(info.shape[1]));
+  return reinterpret_cast<uint8_t*>(table.f32_data());
+}
 
 void ModelLoader::feed(const uint8_t* bytes, size_t size) {
   stream_.feed(bytes, size);
@@ -233,8 +252,10 @@ void ModelLoader::plan_components() {
     std::vector<std::pair<std::string, std::vector<int64_t>>> parts = {
         {prefix + "weight", {out, in}}};
     if (bias) parts.push_back({prefix + "bias", {out}});
-    add(tower, parts, [target, out, in, fmt](auto& data) {
-      *target = Linear(data[0].data(), data.size() > 1 ? data[1].data() : nullptr, out, in, fmt);
+    ThreadPool* pool = model_->pool_.get();
+    add(tower, parts, [target, out, in, fmt, pool](auto& data) {
+      *target =
+          Linear(data[0].data(), data.size() > 1 ? data[1].data() : nullptr, out, in, fmt, pool);
     });
   };
   auto add_blocks = [&](Tower tower, const std::string& prefix, const TransformerConfig& t,
@@ -369,6 +390,10 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
   if (targets[0].name == kTokenEmbedding) {
     const int rows = static_cast<int>(shape[0]), dim = static_cast<int>(shape[1]);
     EmbeddingTable& table = model_->text_.token_embedding;
+    if (data == reinterpret_cast<const uint8_t*>(table.f32_data())) {  // read in place
+      stage(kTokenEmbedding, {}, {});
+      return;
+    }
     table = row_scales ? EmbeddingTable::from_q8(reinterpret_cast<const int8_t*>(data),
                                                  row_scales->data(), rows, dim, options_.format)
                        : EmbeddingTable::from_data(info.dtype, data, rows, dim, options_.format);

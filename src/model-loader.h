@@ -48,6 +48,7 @@ class ModelLoader {
   struct Component;  // a group of tensors installed together (e.g. a linear layer's weight + bias)
 
   void on_header(const SafetensorsHeader& header);
+  uint8_t* place_tensor(const TensorInfo& info);
   void on_tensor(const TensorInfo& info, const uint8_t* data);
   void on_weights(const TensorInfo& info, const uint8_t* data,
                   const std::vector<float>* row_scales);

@@ -71,19 +71,36 @@ void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, T
 }  // namespace
 
 Linear::Linear(const float* weight, const float* bias, int out_features, int in_features,
-               WeightFormat format)
+               WeightFormat format, ThreadPool* pool)
     : in_(in_features), out_(out_features), format_(format) {
   if (out_ <= 0 || in_ <= 0 || !weight) {
     fail("Linear: need a weight of positive shape, got [", out_, ", ", in_, "]");
   }
   const size_t out = static_cast<size_t>(out_), in = static_cast<size_t>(in_);
+  const size_t panels = kernels::gemm_panels(out);
   if (format_ == WeightFormat::f32) {
     packed_f32_.resize(kernels::f32_gemm_packed_size(out, in));
-    kernels::pack_f32_gemm(out, in, weight, in, bias, packed_f32_.data());
   } else {
     packed_q8_.resize(kernels::q8_gemm_packed_size(out, in));
-    kernels::pack_q8_gemm(out, in, weight, bias, packed_q8_.data());
   }
+  // Panels are independent: runs of them are packed on the pool's threads (at load, where
+  // packing and the first touch of the packed memory are most of the time spent).
+  const size_t per_task = std::max<size_t>(1, (1 << 16) / std::max<size_t>(in, 1));
+  const size_t tasks = (panels + per_task - 1) / per_task;
+  parallel_for(pool_for(static_cast<double>(out) * in, pool), tasks, [&](size_t t) {
+    const size_t first = t * per_task, last = std::min(panels, first + per_task);
+    const size_t col = first * kernels::kPanel;
+    const size_t cols = std::min(out, last * kernels::kPanel) - col;
+    const float* w = weight + col * in;
+    const float* b = bias ? bias + col : nullptr;
+    if (format_ == WeightFormat::f32) {
+      kernels::pack_f32_gemm(cols, in, w, in, b,
+                             packed_f32_.data() + kernels::f32_gemm_packed_size(col, in));
+    } else {
+      kernels::pack_q8_gemm(cols, in, w, b,
+                            packed_q8_.data() + kernels::q8_gemm_packed_size(col, in));
+    }
+  });
 }
 
 size_t Linear::packed_bytes() const {

@@ -20,8 +20,9 @@ enum class WeightFormat { f32, q8 };
 class Linear {
  public:
   Linear() = default;
+  // With a pool, the packing is spread over its threads.
   Linear(const float* weight, const float* bias, int out_features, int in_features,
-         WeightFormat format);
+         WeightFormat format, ThreadPool* pool = nullptr);
 
   int in_features() const { return in_; }
   int out_features() const { return out_; }

@@ -475,8 +475,25 @@ void SafetensorsStream::start_data_section(const uint8_t* json) {
   emit_tensor(nullptr);
 }
 
+// `size` more bytes of the current tensor are in its placed buffer; hands it out once complete.
+void SafetensorsStream::take_placed(size_t size) {
+  placed_have_ += size;
+  consumed_ += size;
+  if (placed_have_ == header_.tensors[next_tensor_].byte_size()) {
+    const uint8_t* data = placed_;
+    placed_ = nullptr;
+    emit_tensor(data);
+  }
+}
+
 size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
   uint64_t need = header_.tensors[next_tensor_].byte_size();
+  if (placed_) {  // feed() after window() placed this tensor: keep filling its buffer
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(size, need - placed_have_));
+    std::memcpy(placed_ + placed_have_, bytes, take);
+    take_placed(take);
+    return take;
+  }
   if (pending_.empty() && size >= need) {  // whole tensor in this chunk: no copy
     consumed_ += need;
     emit_tensor(bytes);
@@ -499,7 +516,17 @@ SafetensorsStream::Window SafetensorsStream::window(size_t preferred) {
   preferred = std::max<size_t>(preferred, 1);
   window_kind_ = WindowKind::kNone;
   if (stage_ == Stage::kTensors) {
-    const uint64_t need = header_.tensors[next_tensor_].byte_size();
+    const TensorInfo& tensor = header_.tensors[next_tensor_];
+    const uint64_t need = tensor.byte_size();
+    if (!placed_ && pending_.empty() && need >= kDirectBytes && file_size_ != 0 && place_) {
+      placed_ = place_(tensor);
+      placed_have_ = 0;
+    }
+    if (placed_) {
+      window_size_ = static_cast<size_t>(need - placed_have_);
+      window_kind_ = WindowKind::kPlaced;
+      return {placed_ + placed_have_, window_size_};
+    }
     if (!pending_.empty() || need >= kDirectBytes) {
       window_begin_ = pending_.size();
       window_size_ = direct_window(need, preferred);
@@ -556,6 +583,15 @@ void SafetensorsStream::commit(size_t size) {
   if (size > window_size_) {
     stage_ = Stage::kFailed;
     fail(kPrefix, "commit() of ", size, " bytes into a window of ", window_size_);
+  }
+  if (kind == WindowKind::kPlaced) {
+    try {
+      take_placed(size);
+    } catch (...) {
+      stage_ = Stage::kFailed;
+      throw;
+    }
+    return;
   }
   if (kind == WindowKind::kScratch) {
     feed(scratch_.data(), size);

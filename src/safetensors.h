@@ -111,6 +111,12 @@ class SafetensorsStream {
   Window window(size_t preferred);
   void commit(size_t size);
 
+  // Optional, for window() input: where a large tensor's bytes should go. A callback that returns
+  // a buffer of byte_size() bytes has the tensor read there, in place (on_tensor then gets that
+  // pointer); null leaves the tensor to the stream's own buffer.
+  using PlacementCallback = std::function<uint8_t*(const TensorInfo&)>;
+  void set_placement(PlacementCallback place) { place_ = std::move(place); }
+
   void finish();
   uint64_t bytes_consumed() const { return consumed_; }
   // Bytes reserved for partial data; lets tests check the one-tensor bound.
@@ -138,9 +144,10 @@ class SafetensorsStream {
   size_t length_have_ = 0;
   uint64_t json_size_ = 0;
   // Where the window of the last window() call is, until commit().
-  enum class WindowKind { kNone, kScratch, kTensor };
+  enum class WindowKind { kNone, kScratch, kTensor, kPlaced };
   void check_usable(const char* call) const;
   size_t direct_window(uint64_t need, size_t preferred);
+  void take_placed(size_t size);
   uint64_t bytes_to_next_direct_tensor() const;
 
   UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks
@@ -148,6 +155,9 @@ class SafetensorsStream {
   WindowKind window_kind_ = WindowKind::kNone;
   size_t window_begin_ = 0;  // kTensor: where in pending_ the window starts
   size_t window_size_ = 0;
+  PlacementCallback place_;
+  uint8_t* placed_ = nullptr;  // the current tensor's buffer when place_ gave one
+  uint64_t placed_have_ = 0;   // bytes of it read so far
   SafetensorsHeader header_;
   size_t next_tensor_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -376,6 +377,49 @@ TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
   }
   stream.finish();
   EXPECT_EQ(stream.bytes_consumed(), file.size());
+}
+
+TEST(Safetensors, PlacedTensorsAreReadIntoTheCallersBuffer) {
+  const std::string file = large_and_small_file();
+  const Received whole = read_whole(file);
+  for (bool mix_feed : {false, true}) {
+    std::vector<uint8_t> target;
+    std::map<std::string, const uint8_t*> seen;
+    SafetensorsStream sized(
+        nullptr, [&](const TensorInfo& info, const uint8_t* data) { seen[info.name] = data; },
+        file.size());
+    int asked = 0;
+    sized.set_placement([&](const TensorInfo& info) -> uint8_t* {
+      ++asked;
+      if (info.name != "embedding") return nullptr;
+      target.resize(info.byte_size());
+      return target.data();
+    });
+    size_t pos = 0;
+    for (int i = 0; pos < file.size(); ++i) {
+      // Commits of at most 5000 bytes, so the placed tensor takes several; with mix_feed every
+      // other piece of it comes through feed() instead.
+      SafetensorsStream::Window w = sized.window(10000);
+      const size_t n = std::min({file.size() - pos, w.size, size_t{5000}});
+      const bool placed =
+          !target.empty() && w.data >= target.data() && w.data < target.data() + target.size();
+      if (mix_feed && placed && i % 2) {
+        sized.feed(as_bytes(file) + pos, n);
+      } else {
+        std::memcpy(w.data, file.data() + pos, n);
+        sized.commit(n);
+      }
+      pos += n;
+    }
+    sized.finish();
+    EXPECT_EQ(asked, 2);  // the two tensors of kDirectBytes or more
+    ASSERT_EQ(seen["embedding"], target.data());
+    for (size_t i = 0; i < whole.tensors.size(); ++i) {
+      if (whole.tensors[i].name == "embedding") {
+        EXPECT_EQ(std::string(target.begin(), target.end()), whole.data[i]);
+      }
+    }
+  }
 }
 
 TEST(Safetensors, WindowMisuseIsAnError) {
