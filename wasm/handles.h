@@ -26,10 +26,10 @@ class TokenizerHandle {
  public:
   explicit TokenizerHandle(Tokenizer tokenizer) : tokenizer_(std::move(tokenizer)) {}
 
-  // -> TokenizerHandle | Error. vocab.json and merges.txt texts (Hugging Face layout).
-  static val from_hf_files(const std::string& vocab_json, const std::string& merges_txt);
-  // -> TokenizerHandle | Error. The decompressed text of OpenAI's bpe_simple_vocab_16e6.txt.
-  static val from_openai_bpe(const std::string& bpe_text);
+  // -> TokenizerHandle | Error. vocab.json and merges.txt (Hugging Face layout), as Uint8Arrays.
+  static val from_hf_files(const val& vocab_json, const val& merges_txt);
+  // -> TokenizerHandle | Error. OpenAI's bpe_simple_vocab_16e6.txt, decompressed, as a Uint8Array.
+  static val from_openai_bpe(const val& bpe_text);
 
   // -> Int32Array [start, ids..., end] | Error. Text must already be NFC (the package does it).
   val tokenize(const std::string& text, int context_length) const;
