@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
@@ -87,9 +88,33 @@ void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, co
   pack_f32_panels(n, k, weight, 1, stride, bias, packed);
 }
 
+namespace {
+
+// round(w[i] / scale) clamped to [-127, 127], for i < k: the per-channel quantization, four
+// values at a time (f32x4.nearest rounds half to even, as lrint does in the scalar tail).
+void quantize_column_q8(size_t k, const float* w, float scale, int8_t* out) {
+  const v128_t vscale = wasm_f32x4_splat(scale);
+  const v128_t lo = wasm_i32x4_splat(-127), hi = wasm_i32x4_splat(127);
+  size_t i = 0;
+  for (; i + 4 <= k; i += 4) {
+    const v128_t q = wasm_i32x4_trunc_sat_f32x4(
+        wasm_f32x4_nearest(wasm_f32x4_div(wasm_v128_load(w + i), vscale)));
+    const v128_t clamped = wasm_i32x4_min(wasm_i32x4_max(q, lo), hi);
+    const v128_t bytes = wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(clamped, clamped),
+                                                 wasm_i16x8_narrow_i32x4(clamped, clamped));
+    wasm_v128_store32_lane(out + i, bytes, 0);
+  }
+  for (; i < k; ++i) {
+    out[i] = static_cast<int8_t>(std::clamp(std::lrint(w[i] / scale), -127L, 127L));
+  }
+}
+
+}  // namespace
+
 void pack_q8_gemm(size_t n, size_t k, const float* weight, const float* bias, int8_t* packed) {
   const size_t pairs = (k + 1) / 2;
   const size_t panel_bytes = 2 * kPanel * sizeof(float) + kPanel * 2 * pairs;
+  std::vector<int8_t> column(2 * pairs);
   for (size_t p = 0; p < gemm_panels(n); ++p) {
     int8_t* panel = packed + p * panel_bytes;
     float head[2 * kPanel];  // bias, then scale
@@ -97,16 +122,19 @@ void pack_q8_gemm(size_t n, size_t k, const float* weight, const float* bias, in
     for (size_t j = 0; j < kPanel; ++j) {
       const size_t col = p * kPanel + j;
       head[j] = (col < n && bias) ? bias[col] : 0.f;
-      float max_abs = 0.f;
+      std::fill(column.begin(), column.end(), int8_t{0});
+      float scale = 1.f;
       if (col < n) {
-        for (size_t i = 0; i < k; ++i) max_abs = std::max(max_abs, std::fabs(weight[col * k + i]));
+        const float* w = weight + col * k;
+        float max_abs = 0.f;
+        for (size_t i = 0; i < k; ++i) max_abs = std::max(max_abs, std::fabs(w[i]));
+        if (max_abs > 0.f) scale = max_abs / 127.f;
+        quantize_column_q8(k, w, scale, column.data());
       }
-      const float scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
       head[kPanel + j] = scale;
-      for (size_t i = 0; i < 2 * pairs; ++i) {
-        const float w = (col < n && i < k) ? weight[col * k + i] : 0.f;
-        const long v = std::lrint(w / scale);
-        q[(i / 2) * 2 * kPanel + 2 * j + (i % 2)] = static_cast<int8_t>(std::clamp(v, -127L, 127L));
+      // Column j's bytes for k = 2p, 2p + 1 go to bytes 2j, 2j + 1 of pair p's 16-byte row.
+      for (size_t pair = 0; pair < pairs; ++pair) {
+        std::memcpy(q + pair * 2 * kPanel + 2 * j, column.data() + 2 * pair, 2);
       }
     }
     std::memcpy(panel, head, sizeof head);

@@ -235,6 +235,42 @@ TEST(Q8Gemm, EveryTileMatchesScalarOverEdgeGrid) {
   EXPECT_LT(err.worst, kF32Tolerance);
 }
 
+// The panels hold exactly what kernels.h documents: per column scale = max|w| / 127 and
+// round-half-even(w / scale), pairs of k interleaved by column, zero padding.
+TEST(Q8Gemm, PackedLayoutIsTheDocumentedOne) {
+  for (size_t n : {1, 7, 8, 9, 17}) {
+    for (size_t k : {1, 2, 3, 5, 8, 13, 768}) {
+      std::vector<float> w = random_vector(n * k, static_cast<unsigned>(n * 100 + k), -2.f, 2.f);
+      if (n > 2) std::fill(w.begin() + k, w.begin() + 2 * k, 0.f);  // an all-zero column
+      w[0] = 2.5f * std::fabs(w[0]) + 0.1f;                         // exact halves occur below
+      const std::vector<float> bias = random_vector(n, 9);
+      std::vector<int8_t> packed(kernels::q8_gemm_packed_size(n, k), 99);
+      kernels::pack_q8_gemm(n, k, w.data(), bias.data(), packed.data());
+      const size_t pairs = (k + 1) / 2, panel_bytes = kernels::q8_gemm_packed_size(8, k);
+      for (size_t p = 0; p < kernels::gemm_panels(n); ++p) {
+        const int8_t* panel = packed.data() + p * panel_bytes;
+        float head[2 * kernels::kPanel];
+        std::memcpy(head, panel, sizeof head);
+        for (size_t j = 0; j < kernels::kPanel; ++j) {
+          const size_t col = p * kernels::kPanel + j;
+          float max_abs = 0.f;
+          for (size_t i = 0; col < n && i < k; ++i)
+            max_abs = std::max(max_abs, std::fabs(w[col * k + i]));
+          const float scale = max_abs > 0.f ? max_abs / 127.f : 1.f;
+          ASSERT_EQ(head[j], col < n ? bias[col] : 0.f);
+          ASSERT_EQ(head[kernels::kPanel + j], scale) << "n=" << n << " k=" << k << " col=" << col;
+          for (size_t i = 0; i < 2 * pairs; ++i) {
+            const long want =
+                col < n && i < k ? std::clamp(std::lrint(w[col * k + i] / scale), -127L, 127L) : 0;
+            ASSERT_EQ(panel[sizeof head + (i / 2) * 2 * kernels::kPanel + 2 * j + i % 2], want)
+                << "n=" << n << " k=" << k << " col=" << col << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Q8Gemm, WorstCaseDepthDoesNotOverflow) {
   // Every activation at +qmax and every weight at +127: the largest sum the kernel can see.
   for (size_t k : {768, 3072, 4097}) {
