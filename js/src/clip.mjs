@@ -284,19 +284,26 @@ export class Clip {
   }
 }
 
-async function readTokenizer(module, files, progress) {
+// The tokenizer's files as the module takes them (bytes, the OpenAI file decompressed), or null
+// when there are none. Read while the module starts.
+async function readTokenizerFiles(files, progress) {
   const [vocab, merges] = await Promise.all([files.read('vocab.json'), files.read('merges.txt')]);
   if (vocab && merges) {
     progress.small('vocab.json', vocab.length);
     progress.small('merges.txt', merges.length);
-    // Bytes, not strings: Embind copies a Uint8Array into a std::string as is, where a string
-    // would be re-encoded to UTF-8 character by character (~20 ms for the vocabulary).
-    return check(module.Tokenizer.fromHfFiles(vocab, merges), 'tokenizer');
+    return { vocab, merges };
   }
   const bpe = await files.read('bpe_simple_vocab_16e6.txt.gz');
   if (!bpe) return null;
   progress.small('bpe_simple_vocab_16e6.txt.gz', bpe.length);
-  return check(module.Tokenizer.fromOpenaiBpe(await gunzip(bpe)), 'tokenizer');
+  return { bpe: await gunzip(bpe) };
+}
+
+// Bytes, not strings: the module copies a Uint8Array into its memory in one go.
+function createTokenizer(module, tokenizerFiles) {
+  if (!tokenizerFiles) return null;
+  const { vocab, merges, bpe } = tokenizerFiles;
+  return check(bpe ? module.Tokenizer.fromOpenaiBpe(bpe) : module.Tokenizer.fromHfFiles(vocab, merges), 'tokenizer');
 }
 
 // Model configuration and weights file for either layout (Hugging Face / open_clip).
@@ -452,8 +459,9 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   };
   try {
     const layout = await readLayout(files, progress);
+    const tokenizerFiles = await readTokenizerFiles(files, progress);
     module = await modulePromise;
-    tokenizer = await readTokenizer(module, files, progress);
+    tokenizer = createTokenizer(module, tokenizerFiles);
     weights = await openWeights(files, weightFiles(layout.stems, dtype));
     loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
 
