@@ -5,7 +5,8 @@
 //            length (ort: dynamic-axis model at the same tokens) and ort's padded 77-token
 //            model; one process per thread count with every runner loaded, runners timed in turn
 //            (A B C A B C ...) so that a change in machine load hits all of them alike
-//   load     fresh processes: module start-up, load from local files, RSS and wasm heap
+//   load     fresh processes: module start-up, load from local files, RSS and wasm heap; and the
+//            cost of reading the weights file into fresh vs already-touched wasm memory
 //   probe    the SIMD128 mul+add peak and GEMM speeds (bench/wasm-probe), to put GFLOP/s in scale
 //   sizes    the wasm binaries and weight files
 // Writes one JSON file and prints Markdown tables. scripts/bench.sh prepares the inputs.
@@ -283,7 +284,14 @@ async function main() {
         weightBytes: c.runs[0].weightBytes ?? null,
       });
     }
-    results.load = { configs };
+    const floors = [];
+    for (let i = 0; i < args.loadRepeats; i++) floors.push(await runChild({ kind: 'floor', ...common }));
+    const floor = {
+      bytes: floors[0].bytes,
+      freshMs: median(floors.map((f) => f.freshMs)),
+      touchedMs: median(floors.map((f) => f.touchedMs)),
+    };
+    results.load = { configs, floor };
   }
   results.meta.loadavgEnd = loadAverage();
   results.meta.seconds = +((performance.now() - started) / 1000).toFixed(1);

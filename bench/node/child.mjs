@@ -2,7 +2,7 @@
 // back over the IPC channel. Two kinds of task:
 //   latency  one thread count, every runner loaded side by side, timed in turn (A B C A B C ...)
 //   load     a fresh process for one runtime/dtype/thread count: start-up, load, memory
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { makeRunner, ortStartup, oursStartup, ortWeb, TEXT } from './runners.mjs';
@@ -152,9 +152,38 @@ async function load(task) {
   return result;
 }
 
+// What reading the weights costs before any runtime does anything with them: the f32 file read
+// (16 MB at a time, from the page cache) into fresh WebAssembly memory, then into memory already
+// touched. The difference is the operating system handing out fresh pages, which every runtime
+// pays for the memory its weights end up in.
+function floor(task) {
+  const file = join(task.paths.modelDir, 'model.safetensors');
+  const chunk = 16 << 20;
+  const read = (memory, fresh) => {
+    const fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const start = performance.now();
+    for (let at = 0; at < size; ) {
+      const n = readSync(fd, new Uint8Array(memory.buffer, fresh ? at : 0, chunk), 0, chunk, at);
+      if (n === 0) break;
+      at += n;
+    }
+    const ms = performance.now() - start;
+    closeSync(fd);
+    return { ms, size };
+  };
+  const pages = (bytes) => Math.ceil((bytes + chunk) / 65536);
+  const size = statSync(file).size;
+  const freshRead = read(new WebAssembly.Memory({ initial: pages(size), maximum: pages(size) }), true);
+  const touched = new WebAssembly.Memory({ initial: pages(0), maximum: pages(0) });
+  read(touched, false);
+  const touchedRead = read(touched, false);
+  return { kind: 'floor', bytes: size, freshMs: freshRead.ms, touchedMs: touchedRead.ms };
+}
+
 const task = JSON.parse(process.argv[2]);
 try {
-  const result = task.kind === 'latency' ? await latency(task) : await load(task);
+  const result = await { latency, load, floor }[task.kind](task);
   result.warnings = warnings;
   process.send({ ok: true, result }, () => process.exit(0));
 } catch (error) {

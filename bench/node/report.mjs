@@ -111,6 +111,16 @@ export function tables(results) {
         `(vs its 77-token model ${times(r.textShortF32VsOrtWeb77)}); load ${times(r.loadF32VsOrtWeb)}.`,
     );
   }
+  const floor = results.load?.floor;
+  if (floor) {
+    out();
+    out(
+      `Reading model.safetensors (${mb(floor.bytes)} MB, page cache, 16 MB reads) into fresh wasm memory takes ` +
+        `${ms(floor.freshMs)} ms, into memory already touched ${ms(floor.touchedMs)} ms (median of ${results.args.loadRepeats} ` +
+        'fresh processes): the difference is the operating system handing out fresh pages, which every load pays for ' +
+        'the memory its weights end up in.',
+    );
+  }
   if (results.probe?.peakGflops) {
     const p = results.probe;
     out();
