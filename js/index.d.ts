@@ -33,8 +33,12 @@ export interface LoadOptions {
   threads?: number;
   /** Called with each progress event. */
   onProgress?: (event: ProgressEvent) => void;
-  /** Browser: keep downloaded files in the Cache API (revalidated by ETag). Default true. No effect in Node. */
-  cache?: boolean;
+  /**
+   * Keep downloaded files (revalidated by ETag, used as they are when offline). Browser: the
+   * Cache API. Node: a folder, this path when a string is given, else $CLIP_WASM_CACHE_DIR, else
+   * $XDG_CACHE_HOME/clip-wasm or ~/.cache/clip-wasm. Default true.
+   */
+  cache?: boolean | string;
   /** Aborts the load: the promise rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
@@ -165,5 +169,8 @@ export declare function createWorkerClip(
   options?: LoadOptions,
 ): Promise<ClipApi & { memory(): Promise<MemoryStats> }>;
 
-/** Deletes the files load() cached in the browser. Resolves to false where there is no Cache API. */
-export declare function clearCache(): Promise<boolean>;
+/**
+ * Deletes the files load() cached: the Cache API entry in browsers; in Node the cache folder's
+ * entries (`dir`: a folder given to load() as `cache`). Resolves to whether there was a cache.
+ */
+export declare function clearCache(dir?: string): Promise<boolean>;

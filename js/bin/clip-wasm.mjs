@@ -27,6 +27,8 @@ options:
   --runs N              bench: timed runs of each kind (default 5)
   --threads N           threads (default: cores, at most 8)
   --dtype f32|f16|q8    weights file and format (default f32; see the package README)
+  --no-cache            download the model again instead of using the cache
+                        ($CLIP_WASM_CACHE_DIR, else ~/.cache/clip-wasm)
   --json                print JSON
   --quiet               no progress bar
   -h, --help            this text
@@ -50,6 +52,7 @@ function parse(argv) {
         runs: { type: 'string' },
         threads: { type: 'string' },
         dtype: { type: 'string' },
+        'no-cache': { type: 'boolean' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -77,6 +80,7 @@ function parse(argv) {
     top: count('top', 1),
     runs: count('runs', 1) ?? 5,
     dtype: values.dtype ?? 'f32',
+    cache: !values['no-cache'],
     labels: values.labels,
     templates: values.ensemble ? 'ensemble' : values.template,
   };
@@ -143,7 +147,7 @@ async function withModel(options, body) {
   const bar = progressBar(options.quiet);
   let clip;
   try {
-    clip = await load(options.model, { threads: options.threads, dtype: options.dtype, onProgress: bar.onProgress });
+    clip = await load(options.model, { threads: options.threads, dtype: options.dtype, cache: options.cache, onProgress: bar.onProgress });
   } catch (error) {
     bar.end();
     throw new InputError(`cannot load model ${options.model}: ${error.message}`);

@@ -1,13 +1,103 @@
-// Browser download cache: the Cache API, keyed by URL. A cached file whose response carried an
-// ETag is revalidated with If-None-Match (a 304 answers from the cache, a 200 replaces it); when
-// the network is unreachable the cached copy is used as it is.
+// Download cache, keyed by URL. In browsers it is the Cache API (`caches.open('clip-wasm')`); in
+// Node a folder with the same behaviour (FileStore below). A cached file whose response carried
+// an ETag is revalidated with If-None-Match (a 304 answers from the cache, a 200 replaces it);
+// when the network is unreachable the cached copy is used as it is. A download that fails or is
+// cut short never becomes an entry.
 
 export const CACHE_NAME = 'clip-wasm';
+
+export const isNode =
+  typeof process === 'object' && process.versions != null && process.versions.node != null;
 
 const cacheAvailable = () => typeof caches === 'object' && caches !== null;
 
 function isAbort(error, signal) {
   return signal?.aborted || error?.name === 'AbortError';
+}
+
+// Node: the folder `cache` names, else $CLIP_WASM_CACHE_DIR, else $XDG_CACHE_HOME/clip-wasm,
+// else ~/.cache/clip-wasm.
+async function nodeCacheDir(cache) {
+  if (typeof cache === 'string') return cache;
+  if (process.env.CLIP_WASM_CACHE_DIR) return process.env.CLIP_WASM_CACHE_DIR;
+  const { join } = await import('node:path');
+  const { homedir } = await import('node:os');
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), CACHE_NAME);
+}
+
+// The Cache API's match/put for a folder: <sha256 of the URL>.body holds the bytes and
+// <sha256>.json the URL and headers, each written under a temporary name and renamed into place,
+// the .json last, so an entry is complete or absent. A cached Response carries `localPath`, so
+// the weights can be read from the file directly.
+class FileStore {
+  constructor(dir, modules) {
+    this.dir = dir;
+    Object.assign(this, modules);
+  }
+
+  static async open(dir) {
+    const [fs, path, crypto, stream] = await Promise.all([
+      import('node:fs'),
+      import('node:path'),
+      import('node:crypto'),
+      import('node:stream'),
+    ]);
+    await fs.promises.mkdir(dir, { recursive: true });
+    return new FileStore(dir, { fs, path, crypto, stream });
+  }
+
+  #paths(url) {
+    const key = this.crypto.createHash('sha256').update(url).digest('hex');
+    const base = this.path.join(this.dir, key);
+    return { body: `${base}.body`, meta: `${base}.json` };
+  }
+
+  async match(url) {
+    const { body, meta } = this.#paths(url);
+    let entry, size;
+    try {
+      entry = JSON.parse(await this.fs.promises.readFile(meta, 'utf8'));
+      size = (await this.fs.promises.stat(body)).size;
+    } catch {
+      return undefined;
+    }
+    if (entry.url !== url || entry.bytes !== size) return undefined;
+    const response = new Response(this.stream.Readable.toWeb(this.fs.createReadStream(body)), {
+      status: 200,
+      headers: { ...entry.headers, 'content-length': String(size) },
+    });
+    response.localPath = body;
+    return response;
+  }
+
+  async put(url, response) {
+    const { body, meta } = this.#paths(url);
+    const suffix = `.${process.pid}.${this.crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await this.stream.promises.pipeline(
+        this.stream.Readable.fromWeb(response.body),
+        this.fs.createWriteStream(body + suffix),
+      );
+      const bytes = (await this.fs.promises.stat(body + suffix)).size;
+      const headers = {};
+      for (const name of ['etag', 'content-type', 'last-modified']) {
+        const value = response.headers.get(name);
+        if (value !== null) headers[name] = value;
+      }
+      await this.fs.promises.writeFile(meta + suffix, JSON.stringify({ url, bytes, headers }));
+      await this.fs.promises.rename(body + suffix, body);
+      await this.fs.promises.rename(meta + suffix, meta);
+    } catch (error) {
+      await Promise.all([body + suffix, meta + suffix].map((p) => this.fs.promises.rm(p, { force: true })));
+      throw error;
+    }
+  }
+}
+
+async function openStore(cache) {
+  if (cacheAvailable()) return caches.open(CACHE_NAME);
+  if (isNode) return FileStore.open(await nodeCacheDir(cache));
+  return null;
 }
 
 // Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS.
@@ -22,11 +112,11 @@ function storeWhileReading(store, url, response, writes) {
   return new Response(forCaller, { status: response.status, statusText: response.statusText, headers });
 }
 
-// fetch(url), through the cache when `useCache` is set and the Cache API exists. Cache writes
-// still in progress when the response is returned are pushed onto `writes`.
-export async function cachedFetch(url, { useCache, signal, writes }) {
-  if (!useCache || !cacheAvailable()) return fetch(url, { signal });
-  const store = await caches.open(CACHE_NAME);
+// fetch(url), through the cache unless `cache` is false (a string: the cache folder, Node).
+// Cache writes still in progress when the response is returned are pushed onto `writes`.
+export async function cachedFetch(url, { cache, signal, writes }) {
+  const store = cache === false ? null : await openStore(cache);
+  if (!store) return fetch(url, { signal });
   const cached = await store.match(url);
   if (cached) {
     const etag = cached.headers.get('etag');
@@ -39,7 +129,9 @@ export async function cachedFetch(url, { useCache, signal, writes }) {
       return cached; // offline: the cached copy is the best there is
     }
     if (fresh.status === 304) return cached;
-    if (!fresh.ok || !fresh.body) return fresh.ok ? fresh : cached;
+    if (!fresh.ok) return cached; // a server error: the cached copy still serves
+    await cached.body?.cancel(); // replaced by the new response
+    if (!fresh.body) return fresh;
     return storeWhileReading(store, url, fresh, writes);
   }
   const response = await fetch(url, { signal });
@@ -47,8 +139,23 @@ export async function cachedFetch(url, { useCache, signal, writes }) {
   return storeWhileReading(store, url, response, writes);
 }
 
-// Removes every file this package cached. Resolves to false where there is no Cache API (Node).
-export async function clearCache() {
-  if (!cacheAvailable()) return false;
-  return caches.delete(CACHE_NAME);
+// Removes every file this package cached: the Cache API entry in browsers, the cache folder's
+// entries in Node (`dir`: a folder given to load() as `cache`). Resolves to whether there was a
+// cache to clear.
+export async function clearCache(dir) {
+  if (cacheAvailable()) return caches.delete(CACHE_NAME);
+  if (!isNode) return false;
+  const { promises: fs } = await import('node:fs');
+  const { join } = await import('node:path');
+  const folder = await nodeCacheDir(dir);
+  let names;
+  try {
+    names = await fs.readdir(folder);
+  } catch {
+    return false;
+  }
+  await Promise.all(
+    names.filter((n) => /^[0-9a-f]{64}\.(body|json)(\..*\.tmp)?$/.test(n)).map((n) => fs.rm(join(folder, n), { force: true })),
+  );
+  return true;
 }

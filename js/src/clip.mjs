@@ -434,6 +434,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+  if (typeof cache !== 'boolean' && typeof cache !== 'string') throw new TypeError('cache must be true, false or a folder path (Node)');
   signal?.throwIfAborted();
   const { build, threads: threadCount } = chooseBuild(threads);
   const files = resolveSource(source, { cache, signal });
@@ -478,7 +479,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
     };
     const streaming = (async () => {
       await streamWeights(loader, weights, progress, streamSignal, waitFor === 'image' ? watchImageTower : null);
-      await files.settled(); // downloads are in the browser cache before the load completes
+      await files.settled(); // downloads are in the cache before the load completes
       model ??= loader.model();
       if (!model) throw new Error('load: the weights file had no header');
       loader.delete();

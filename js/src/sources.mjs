@@ -3,9 +3,7 @@
 // open(name) (the weights, null when absent): {size, cancel()} and either chunks() (the file as
 // an iterable of Uint8Array pieces) or readInto(view) (a local file, read synchronously).
 
-import { cachedFetch } from './cache.mjs';
-
-const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
+import { cachedFetch, isNode } from './cache.mjs';
 
 const nodeUrl = isNode ? await import('node:url') : null;
 
@@ -22,7 +20,7 @@ function toBytes(value, name) {
 class UrlSource {
   constructor(base, { cache, signal }) {
     this.base = base.endsWith('/') ? base : `${base}/`;
-    this.options = { useCache: cache, signal, writes: [] };
+    this.options = { cache, signal, writes: [] };
   }
 
   // Resolves once every cache write started so far has finished.
@@ -50,6 +48,11 @@ class UrlSource {
   async open(name) {
     const response = await this.#get(name);
     if (!response) return null;
+    if (response.localPath) {
+      // In Node's download cache: read the file itself, straight into wasm memory.
+      await response.body.cancel();
+      return openLocalFile(response.localPath);
+    }
     // With a content encoding the length header counts compressed bytes, not what we read.
     const length = response.headers.get('content-encoding') ? null : response.headers.get('content-length');
     const reader = response.body.getReader();
@@ -95,35 +98,38 @@ class DirectorySource {
   }
 
   async open(name) {
-    const fs = await import('node:fs');
-    let fd;
     try {
-      fd = fs.openSync(this.describe(name), 'r');
+      return await openLocalFile(this.describe(name));
     } catch (error) {
       if (error.code === 'ENOENT') return null;
       throw error;
     }
-    const { size } = fs.fstatSync(fd);
-    let position = 0;
-    const close = () => {
-      if (fd !== null) fs.closeSync(fd);
-      fd = null;
-    };
-    return {
-      size,
-      // Reads straight into the loader's window in wasm memory: no JS buffer, no copy. The
-      // read is synchronous because a window is only valid until the next call into the
-      // module (an asynchronous read into a reused buffer plus a copy measured 20-40% slower).
-      readInto(view) {
-        if (fd === null) return 0;
-        const n = fs.readSync(fd, view, 0, view.length, position);
-        position += n;
-        if (n === 0) close();
-        return n;
-      },
-      cancel: close,
-    };
   }
+}
+
+// A local file (Node), read synchronously straight into the loader's windows in wasm memory: no
+// JS buffer, no copy. Synchronous because a window is only valid until the next call into the
+// module (an asynchronous read into a reused buffer plus a copy measured 20-40% slower).
+async function openLocalFile(path) {
+  const fs = await import('node:fs');
+  let fd = fs.openSync(path, 'r');
+  const { size } = fs.fstatSync(fd);
+  let position = 0;
+  const close = () => {
+    if (fd !== null) fs.closeSync(fd);
+    fd = null;
+  };
+  return {
+    size,
+    readInto(view) {
+      if (fd === null) return 0;
+      const n = fs.readSync(fd, view, 0, view.length, position);
+      position += n;
+      if (n === 0) close();
+      return n;
+    },
+    cancel: close,
+  };
 }
 
 class MemorySource {

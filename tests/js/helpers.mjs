@@ -2,12 +2,20 @@
 // reference outputs, a local HTTP server, and figure reporting.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+// Downloads the package caches in Node go to a temporary folder, never the user's ~/.cache.
+if (!process.env.CLIP_WASM_CACHE_DIR) {
+  const dir = mkdtempSync(join(tmpdir(), 'clip-wasm-test-cache-'));
+  process.env.CLIP_WASM_CACHE_DIR = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
 export const FIXTURES = resolve(ROOT, process.env.CLIP_FIXTURES ?? 'build/native/fixtures/js');
 
 // Generates the fixtures when they are missing, so `node --test tests/js/` works on its own.

@@ -1,0 +1,87 @@
+// Node's download cache: a model loaded from a URL is kept in a folder, revalidated by ETag,
+// read from the file on the next load, never kept when the download fails, and removed by
+// clearCache(dir).
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { clearCache, load } from '../../js/src/index.mjs';
+import { cosine, modelDir, serveFixtures } from './helpers.mjs';
+
+describe('Node download cache', () => {
+  let server, dir;
+  const weights = '/tiny-hf/model.safetensors';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clip-wasm-cache-'));
+    const file = (name) => readFileSync(`${modelDir('tiny-hf')}/${name}`);
+    const plain = (body) => (req, res) => res.writeHead(200, { 'Content-Length': body.length }).end(body);
+    const routes = {
+      // Without ETags, and a copy whose weights break off halfway.
+      '/cut/tiny-hf/model.safetensors': (req, res) => {
+        const body = file('model.safetensors');
+        res.writeHead(200, { 'Content-Length': body.length });
+        res.write(body.subarray(0, body.length >> 1), () => res.destroy());
+      },
+    };
+    for (const name of ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors']) {
+      routes[`/plain/tiny-hf/${name}`] = plain(file(name));
+      if (name !== 'model.safetensors') routes[`/cut/tiny-hf/${name}`] = plain(file(name));
+    }
+    server = await serveFixtures(routes);
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const weightRequests = (path) => server.requests.filter((r) => r.path === path);
+  // The cache file of a URL: <sha256 of the URL>.body.
+  const entry = (path) => join(dir, `${createHash('sha256').update(`${server.url}${path}`).digest('hex')}.body`);
+
+  test('stored, revalidated by ETag and read from the file on the next load', async () => {
+    const first = await load(`${server.url}/tiny-hf/`, { threads: 1, cache: dir });
+    const expected = await first.embedText('a photo of a cat');
+    first.dispose();
+    assert.equal(statSync(entry(weights)).size, statSync(`${modelDir('tiny-hf')}/model.safetensors`).size);
+    assert.ok(readdirSync(dir).every((n) => !n.endsWith('.tmp')), 'no temporary files left');
+
+    const before = weightRequests(weights).length;
+    const second = await load(`${server.url}/tiny-hf/`, { threads: 1, cache: dir });
+    assert.ok(cosine(await second.embedText('a photo of a cat'), expected) > 0.99999);
+    second.dispose();
+    const revalidations = weightRequests(weights).slice(before);
+    assert.equal(revalidations.length, 1);
+    assert.ok(revalidations[0].headers['if-none-match'], 'conditional request');
+
+    // cache: false bypasses it; the default folder comes from CLIP_WASM_CACHE_DIR.
+    const uncached = await load(`${server.url}/tiny-hf/`, { threads: 1, cache: false });
+    uncached.dispose();
+    assert.equal(weightRequests(weights).at(-1).headers['if-none-match'], undefined);
+
+    assert.equal(await clearCache(dir), true);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('a download cut short is not kept, and the load fails naming the file', async () => {
+    await clearCache(dir);
+    await assert.rejects(load(`${server.url}/cut/tiny-hf/`, { threads: 1, cache: dir }), /model\.safetensors/);
+    assert.ok(!existsSync(entry('/cut/tiny-hf/model.safetensors')), 'the cut download is not an entry');
+    assert.ok(existsSync(entry('/cut/tiny-hf/config.json')), 'whole files are');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the failed write cleans up after itself
+    assert.ok(readdirSync(dir).every((n) => !n.endsWith('.tmp')), 'no temporary files left');
+  });
+
+  test('an entry without an ETag is used without asking the server', async () => {
+    await clearCache(dir);
+    const first = await load(`${server.url}/plain/tiny-hf/`, { threads: 1, cache: dir });
+    first.dispose();
+    const before = weightRequests('/plain/tiny-hf/model.safetensors').length;
+    const second = await load(`${server.url}/plain/tiny-hf/`, { threads: 1, cache: dir });
+    second.dispose();
+    assert.equal(weightRequests('/plain/tiny-hf/model.safetensors').length, before);
+  });
+});
