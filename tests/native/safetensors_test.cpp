@@ -347,8 +347,7 @@ TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
   const std::string expected = signature(read_whole(file));
   for (uint64_t size : {uint64_t{0}, uint64_t{file.size()}}) {
     for (size_t preferred : {1, 7, 100, 4096, 1 << 20}) {
-      for (size_t max_read : {1, 1000, 1 << 30}) {
-        if (preferred == 1 && max_read == 1 && size == 0) continue;  // slow, and covered below
+      for (size_t max_read : {1000, 1 << 30}) {
         size_t direct = 0;
         EXPECT_EQ(signature(read_windowed(file, preferred, max_read, size, &direct)), expected)
             << "preferred " << preferred << " read " << max_read << " size " << size;
@@ -359,7 +358,9 @@ TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
       }
     }
   }
-  EXPECT_EQ(signature(read_windowed(file, 1, 1)), expected);
+  // Short reads everywhere (each read a commit: ~37k of them).
+  EXPECT_EQ(signature(read_windowed(file, 1, 7)), expected);
+  EXPECT_EQ(signature(read_windowed(file, 4096, 7, file.size())), expected);
   // Windows and feed() mix.
   SafetensorsStream stream(nullptr, nullptr, file.size());
   size_t pos = 0;
