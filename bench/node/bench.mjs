@@ -44,7 +44,10 @@ const USAGE = `usage: node bench/node/bench.mjs [options]
   --iterations N      timed rounds per thread count (default 15; --quick 5)
   --warmup N          untimed rounds first (default 2; --quick 1)
   --load-repeats N    fresh processes per load configuration (default 3; --quick 1)
-  --gap-ms N          pause before each timed call, so the previous runtime's threads go idle (default 25)
+  --gap-ms N          pause before each timed call, so the previous runtime's threads go idle
+                      (default 100: onnxruntime-node's threads spin for 25-100 ms after a run, which
+                      took a core from the next runner: our 2-thread short text 19.5 ms after a
+                      25 ms pause, 12.9 ms after 100 ms)
   --wait-quiet X      before each measurement process, wait (at most --wait-max s, default 300)
                       until other processes use under X cores (sampled over 3 s); default off
   --retries N         redo a thread count's latency rounds up to N times while other processes
@@ -68,7 +71,7 @@ function parse(argv) {
       iterations: { type: 'string' },
       warmup: { type: 'string' },
       'load-repeats': { type: 'string' },
-      'gap-ms': { type: 'string', default: '25' },
+      'gap-ms': { type: 'string', default: '100' },
       'wait-quiet': { type: 'string' },
       'wait-max': { type: 'string', default: '300' },
       retries: { type: 'string', default: '0' },
@@ -95,7 +98,7 @@ function parse(argv) {
     iterations: count(values.iterations, values.quick ? 5 : 15, 'iterations'),
     warmup: count(values.warmup, values.quick ? 1 : 2, 'warmup'),
     loadRepeats: count(values['load-repeats'], values.quick ? 1 : 3, 'load-repeats'),
-    gapMs: count(values['gap-ms'], 25, 'gap-ms'),
+    gapMs: count(values['gap-ms'], 100, 'gap-ms'),
     waitQuiet: values['wait-quiet'] === undefined ? null : Number(values['wait-quiet']),
     waitMax: count(values['wait-max'], 300, 'wait-max'),
     retries: count(values.retries, 0, 'retries'),
