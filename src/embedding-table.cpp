@@ -19,15 +19,13 @@ float quantize_row_q8(const float* row, int n, int8_t* out) {
 
 EmbeddingTable EmbeddingTable::from_data(DType dtype, const uint8_t* data, int rows, int dim,
                                          WeightFormat format) {
-  EmbeddingTable table;
-  table.rows_ = rows;
-  table.dim_ = dim;
   const size_t count = static_cast<size_t>(rows) * dim;
   if (format == WeightFormat::f32) {
-    table.f32_.resize(count);
-    convert_to_f32(dtype, data, count, table.f32_.data());
+    EmbeddingTable table = uninitialized_f32(rows, dim);
+    convert_to_f32(dtype, data, count, table.f32_data());
     return table;
   }
+  EmbeddingTable table(rows, dim);
   table.q8_.resize(count);
   table.scales_.resize(rows);
   std::vector<float> row(dim);
@@ -41,25 +39,21 @@ EmbeddingTable EmbeddingTable::from_data(DType dtype, const uint8_t* data, int r
 }
 
 EmbeddingTable EmbeddingTable::uninitialized_f32(int rows, int dim) {
-  EmbeddingTable table;
-  table.rows_ = rows;
-  table.dim_ = dim;
+  EmbeddingTable table(rows, dim);
   table.f32_.resize(static_cast<size_t>(rows) * dim);
   return table;
 }
 
 EmbeddingTable EmbeddingTable::from_q8(const int8_t* values, const float* scales, int rows, int dim,
                                        WeightFormat format) {
-  EmbeddingTable table;
-  table.rows_ = rows;
-  table.dim_ = dim;
   const size_t count = static_cast<size_t>(rows) * dim;
   if (format == WeightFormat::q8) {
+    EmbeddingTable table(rows, dim);
     table.q8_.assign(values, values + count);
     table.scales_.assign(scales, scales + rows);
     return table;
   }
-  table.f32_.resize(count);
+  EmbeddingTable table = uninitialized_f32(rows, dim);
   for (size_t i = 0; i < count; ++i) table.f32_[i] = values[i] * scales[i / dim];
   return table;
 }

@@ -36,6 +36,8 @@ class EmbeddingTable {
   void row(int index, float* out) const;  // out: [dim]
 
  private:
+  EmbeddingTable(int rows, int dim) : rows_(rows), dim_(dim) {}
+
   int rows_ = 0;
   int dim_ = 0;
   UninitializedVector<float> f32_;  // f32 form: [rows, dim]

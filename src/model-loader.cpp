@@ -95,6 +95,16 @@ std::vector<MappedTensor> map_openai_name(const std::string& name) {
   return {};
 }
 
+// The canonical tensors a file tensor fills (several for OpenAI's fused in_proj); none for
+// tensors the model does not use.
+std::vector<MappedTensor> targets_of(NamingScheme scheme,
+                                     const std::map<std::string, std::vector<int64_t>>& shapes,
+                                     const std::string& file_name) {
+  if (scheme == NamingScheme::openai) return map_openai_name(file_name);
+  if (shapes.count(file_name)) return {{file_name, Transform::copy}};
+  return {};
+}
+
 std::string shape_string(const std::vector<int64_t>& shape) {
   std::ostringstream out;
   out << "[";
@@ -168,11 +178,10 @@ ModelLoader::~ModelLoader() = default;
 // the table keeps the file's f32 values: no second buffer of that size, no copy.
 uint8_t* ModelLoader::place_tensor(const TensorInfo& info) {
   if (!model_ || options_.format != WeightFormat::f32 || info.dtype != DType::F32) return nullptr;
-  const std::string& name =
-      scheme_ == NamingScheme::openai ? std::string("token_embedding.weight") : kTokenEmbedding;
+  const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
   const auto expected = shapes_.find(kTokenEmbedding);
-  if (info.name != name || expected == shapes_.end() || info.shape != expected->second ||
-      received_.count(kTokenEmbedding)) {
+  if (targets.size() != 1 || targets[0].name != kTokenEmbedding || expected == shapes_.end() ||
+      info.shape != expected->second || received_.count(kTokenEmbedding)) {
     return nullptr;  // anything unusual takes the checked path in on_weights
   }
   EmbeddingTable& table = model_->text_.token_embedding;
@@ -353,12 +362,7 @@ void ModelLoader::on_tensor(const TensorInfo& info, const uint8_t* data) {
 
 void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
                              const std::vector<float>* row_scales) {
-  std::vector<MappedTensor> targets;
-  if (scheme_ == NamingScheme::openai) {
-    targets = map_openai_name(info.name);
-  } else if (shapes_.count(info.name)) {
-    targets = {{info.name, Transform::copy}};
-  }
+  const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
   if (targets.empty()) {
     return;  // tensors CLIP's forward pass does not use (position_ids, attn_mask, ...)
   }

@@ -501,14 +501,18 @@ size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
   }
   size_t take = static_cast<size_t>(std::min<uint64_t>(size, need - pending_.size()));
   append_pending(bytes, take, need);
-  if (pending_.size() == need) {
-    emit_tensor(pending_.data());
-    pending_.clear();
-    // A large tensor's buffer is given back at once rather than kept for reuse: it would sit
-    // beside every weight loaded after it (in WebAssembly the heap never shrinks).
-    if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
-  }
+  emit_pending_if_complete();
   return take;
+}
+
+// Hands out the tensor assembled in pending_ once all its bytes are there.
+void SafetensorsStream::emit_pending_if_complete() {
+  if (pending_.size() != header_.tensors[next_tensor_].byte_size()) return;
+  emit_tensor(pending_.data());
+  pending_.clear();
+  // A large tensor's buffer is given back at once rather than kept for reuse: it would sit
+  // beside every weight loaded after it (in WebAssembly the heap never shrinks).
+  if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
 }
 
 SafetensorsStream::Window SafetensorsStream::window(size_t preferred) {
@@ -584,27 +588,18 @@ void SafetensorsStream::commit(size_t size) {
     stage_ = Stage::kFailed;
     fail(kPrefix, "commit() of ", size, " bytes into a window of ", window_size_);
   }
-  if (kind == WindowKind::kPlaced) {
-    try {
-      take_placed(size);
-    } catch (...) {
-      stage_ = Stage::kFailed;
-      throw;
-    }
-    return;
-  }
   if (kind == WindowKind::kScratch) {
     feed(scratch_.data(), size);
     if (stage_ == Stage::kDone) UninitializedVector<uint8_t>().swap(scratch_);
     return;
   }
   try {
-    pending_.resize(window_begin_ + size);
-    consumed_ += size;
-    if (pending_.size() == header_.tensors[next_tensor_].byte_size()) {
-      emit_tensor(pending_.data());
-      pending_.clear();
-      if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
+    if (kind == WindowKind::kPlaced) {
+      take_placed(size);
+    } else {
+      pending_.resize(window_begin_ + size);
+      consumed_ += size;
+      emit_pending_if_complete();
     }
   } catch (...) {
     stage_ = Stage::kFailed;

@@ -148,6 +148,7 @@ class SafetensorsStream {
   void check_usable(const char* call) const;
   size_t direct_window(uint64_t need, size_t preferred);
   void take_placed(size_t size);
+  void emit_pending_if_complete();
   uint64_t bytes_to_next_direct_tensor() const;
 
   UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks

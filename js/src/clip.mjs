@@ -356,8 +356,8 @@ const WINDOW_BYTES = 4 << 20; // most bytes the loader's scratch window takes at
 const YIELD_BYTES = 16 << 20; // synchronous file reads give the event loop a turn this often
 
 // Feeds the weights to the loader through its windows in wasm memory: a local file is read
-// straight into them, a network or Blob stream is copied there once. The loader converts and packs every tensor as soon as its bytes are in
-// (large tensors straight from their window).
+// straight into them, a network or Blob stream is copied there once. The loader converts and
+// packs every tensor as soon as its bytes are in (large tensors straight from their window).
 async function streamWeights(loader, { file, name }, progress, signal, onChunk) {
   progress.emit({ status: 'initiate', file: name });
   progress.emit({ status: 'download', file: name });
@@ -380,12 +380,15 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
   };
   // A source that breaks off (a dropped connection) names the file and how far it got; an
   // aborted signal keeps its own reason.
+  const readFailed = (error, bytes) => {
+    if (signal?.aborted) return error;
+    return new Error(`${name}: reading failed after ${bytes} bytes: ${error.message}`, { cause: error });
+  };
   const chunks = async function* read() {
     try {
       yield* file.chunks();
     } catch (error) {
-      if (signal?.aborted) throw error;
-      throw new Error(`${name}: reading failed after ${loaded} bytes: ${error.message}`, { cause: error });
+      throw readFailed(error, loaded);
     }
   };
   try {
@@ -398,7 +401,7 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
         try {
           n = file.readInto(window);
         } catch (error) {
-          throw new Error(`${name}: reading failed after ${loaded + unreported} bytes: ${error.message}`, { cause: error });
+          throw readFailed(error, loaded + unreported);
         }
         check(loader.commit(n), name);
         if (n === 0) break;
