@@ -31,6 +31,13 @@ export interface LoadOptions {
    * is not crossOriginIsolated warns and runs on 1.
    */
   threads?: number;
+  /**
+   * Use relaxed SIMD's fused multiply-add in the f32 matrix products where the engine has it
+   * (Chromium 114+, Node 22+; Node 20 gets its V8 flag turned on by the package): faster, and
+   * results can then differ in the last bits between CPUs with and without FMA. Default true;
+   * false gives the same rounding everywhere.
+   */
+  relaxedSimd?: boolean;
   /** Called with each progress event. */
   onProgress?: (event: ProgressEvent) => void;
   /**
@@ -89,6 +96,8 @@ export interface ModelInfo {
   readonly dtype: 'f32' | 'f16' | 'q8';
   /** The WebAssembly build in use: 'clip-wasm-threads' or 'clip-wasm-simd'. */
   readonly build: string;
+  /** Whether the f32 matrix products use relaxed SIMD (see LoadOptions.relaxedSimd). */
+  readonly relaxedSimd: boolean;
   readonly source: string;
 }
 

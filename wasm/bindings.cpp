@@ -2,6 +2,7 @@
 #include <emscripten/bind.h>
 
 #include "handles.h"
+#include "kernels/kernels.h"
 
 namespace clip::wasm {
 
@@ -39,6 +40,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
       .function("bytesConsumed", &LoaderHandle::bytes_consumed);
 
   function("memoryStats", &memory_stats);
+  function("enableRelaxedSimd", &kernels::enable_relaxed_simd);
   function("defaultTemplates", &default_templates);
   function("ensembleTemplates", &ensemble_templates);
 }

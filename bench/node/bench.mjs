@@ -23,7 +23,7 @@ import { gzipSync } from 'node:zlib';
 
 import { runProbe } from './probe.mjs';
 import { evaluate, tables } from './report.mjs';
-import { TEXT } from './runners.mjs';
+import { isOurs, TEXT } from './runners.mjs';
 import { cpuSnapshot, loadAverage, median, otherCores, sleep } from './util.mjs';
 
 const NOISY_CORES = 0.25; // other processes' CPU during timed rounds above which they are noisy
@@ -38,7 +38,8 @@ const USAGE = `usage: node bench/node/bench.mjs [options]
   --package DIR       the clip-wasm package (default js)
   --probe FILE        bench/wasm-probe build (default build/bench/wasm-probe/probe.js)
   --threads LIST      thread counts (default 1,2)
-  --runtimes LIST     ours,ort-web,ort-node (default all)
+  --runtimes LIST     ours,ours-plain,ort-web,ort-node (default ours,ort-web,ort-node;
+                      ours-plain: ours with relaxedSimd: false)
   --dtypes LIST       f32,q8 (default both)
   --phases LIST       probe,latency,load,sizes (default all)
   --iterations N      timed rounds per thread count (default 15; --quick 5)
@@ -104,7 +105,7 @@ function parse(argv) {
     retries: count(values.retries, 0, 'retries'),
   };
   if (args.waitQuiet !== null && !(args.waitQuiet >= 0)) throw new Error(`--wait-quiet must be a number of cores, got '${values['wait-quiet']}'`);
-  for (const r of args.runtimes) if (!['ours', 'ort-web', 'ort-node'].includes(r)) throw new Error(`unknown runtime '${r}'`);
+  for (const r of args.runtimes) if (!['ours', 'ours-plain', 'ort-web', 'ort-node'].includes(r)) throw new Error(`unknown runtime '${r}'`);
   for (const d of args.dtypes) if (!['f32', 'q8'].includes(d)) throw new Error(`unknown dtype '${d}'`);
   for (const p of args.phases) if (!['probe', 'latency', 'load', 'sizes'].includes(p)) throw new Error(`unknown phase '${p}'`);
   return args;
@@ -282,8 +283,8 @@ async function main() {
         loadMs: m((r) => r.loadMs),
         rssAfterLoad: m((r) => r.memoryAfterLoad.rss),
         rssPeak: m((r) => r.memoryPeak.maxRss),
-        wasmHeapPeak: c.runtime === 'ours' ? m((r) => r.wasmHeapPeak?.heapBytes) : null,
-        wasmHeapUsedPeak: c.runtime === 'ours' ? m((r) => r.wasmHeapPeak?.usedBytes) : null,
+        wasmHeapPeak: isOurs(c.runtime) ? m((r) => r.wasmHeapPeak?.heapBytes) : null,
+        wasmHeapUsedPeak: isOurs(c.runtime) ? m((r) => r.wasmHeapPeak?.usedBytes) : null,
         weightBytes: c.runs[0].weightBytes ?? null,
       });
     }

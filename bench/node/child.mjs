@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { makeRunner, ortStartup, oursStartup, ortWeb, TEXT } from './runners.mjs';
+import { isOurs, makeRunner, ortStartup, oursStartup, ortWeb, TEXT } from './runners.mjs';
 import { cosine, cpuSnapshot, loadAverage, median, memoryNow, otherCores, processThreads, readSafetensors, round, sleep, summary } from './util.mjs';
 
 // The CLIP BPE ids of TEXT, for runs without our tokenizer (checked against it when it is there).
@@ -39,7 +39,7 @@ async function latency(task) {
   for (const runtime of task.runtimes) {
     for (const dtype of task.dtypes) {
       const runner = makeRunner(runtime, dtype, task.threads, task.paths);
-      const kinds = runtime === 'ours' ? undefined : OPS;
+      const kinds = isOurs(runtime) ? undefined : OPS;
       const loaded = await runner.load(kinds);
       runners.push(runner);
       result.runners[runner.name] = { loadMs: round(loaded.ms), loadParts: loaded.parts };
@@ -106,7 +106,7 @@ async function latency(task) {
     }
     const heap = runner.wasmHeap();
     if (heap) r.wasmHeap = heap;
-    if (runner.runtime === 'ours') r.info = runner.info();
+    if (isOurs(runner.runtime)) r.info = runner.info();
   }
   result.memory = memoryNow();
   result.threadsAtEnd = processThreads();
@@ -120,8 +120,8 @@ async function load(task) {
   const result = { runtime, dtype, threads, loadavgStart: loadAverage(), threadsBefore: processThreads() };
   const cpuBefore = cpuSnapshot();
   result.memoryBefore = memoryNow();
-  if (runtime === 'ours') {
-    const { ms, build, processThreadsReady } = await oursStartup(threads, paths.packageDir);
+  if (isOurs(runtime)) {
+    const { ms, build, processThreadsReady } = await oursStartup(runtime, threads, paths.packageDir);
     Object.assign(result, { startupMs: round(ms), build, threadsAfterStartup: processThreadsReady });
   } else {
     result.startupMs = round(await ortStartup(runtime, threads, paths.onnxDir));
@@ -144,7 +144,7 @@ async function load(task) {
   result.firstTextMs = round(performance.now() - start);
   result.memoryPeak = memoryNow();
   result.wasmHeapPeak = runner.wasmHeap();
-  if (runtime === 'ours') result.weightBytes = runner.info().weightBytes;
+  if (isOurs(runtime)) result.weightBytes = runner.info().weightBytes;
   result.threadsAtEnd = processThreads();
   result.loadavgEnd = loadAverage();
   result.otherCores = otherCores(cpuBefore, cpuSnapshot());

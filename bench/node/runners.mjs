@@ -1,5 +1,6 @@
 // The three runtimes behind one interface, so the benchmark times them the same way:
 //   ours      this package (js/src), load(dir) of the safetensors checkpoint
+//   ours-plain the same with relaxedSimd: false (SIMD128 multiply, then add)
 //   ort-web   onnxruntime-web's wasm backend (SIMD + threads) on the ONNX exports
 //   ort-node  onnxruntime-node, the native CPU build, as an anchor
 // A runner has: name, runtime, dtype, threads, load() -> {ms, parts}, image(pixels),
@@ -49,22 +50,26 @@ export function ourRuntime(packageDir) {
 }
 
 export function makeRunner(runtime, dtype, threads, paths) {
-  if (runtime === 'ours') return oursRunner(dtype, threads, paths);
+  if (isOurs(runtime)) return oursRunner(runtime, dtype, threads, paths);
   if (runtime === 'ort-web' || runtime === 'ort-node') return ortRunner(runtime, dtype, threads, paths);
   throw new Error(`unknown runtime '${runtime}'`);
 }
 
-function oursRunner(dtype, threads, { packageDir, modelDir }) {
+export function isOurs(runtime) {
+  return runtime === 'ours' || runtime === 'ours-plain';
+}
+
+function oursRunner(runtime, dtype, threads, { packageDir, modelDir }) {
   let clip = null;
   return {
-    name: `ours ${dtype}`,
-    runtime: 'ours',
+    name: `${runtime} ${dtype}`,
+    runtime,
     dtype,
     threads,
     async load() {
       const { load } = await ourPackage(packageDir);
       const start = performance.now();
-      clip = await load(modelDir, { dtype, threads });
+      clip = await load(modelDir, { dtype, threads, relaxedSimd: runtime === 'ours' });
       const ms = performance.now() - start;
       if (clip.info.threads !== threads) throw new Error(`ours: asked ${threads} threads, runs ${clip.info.threads}`);
       return { ms, parts: {} };
@@ -156,11 +161,11 @@ export async function ortStartup(runtime, threads, onnxDir) {
 }
 
 // Our start-up: compile + instantiate the module and start its worker threads.
-export async function oursStartup(threads, packageDir) {
+export async function oursStartup(runtime, threads, packageDir) {
   const { chooseBuild, createInstance } = await ourRuntime(packageDir);
   const start = performance.now();
-  const { build, threads: count } = chooseBuild(threads);
-  const instance = await createInstance(build, count);
+  const { build, threads: count, relaxedSimd } = chooseBuild(threads, runtime === 'ours');
+  const instance = await createInstance(build, count, relaxedSimd);
   const ms = performance.now() - start;
   const processThreadsReady = processThreads(); // the pool's workers, before they are ended
   instance.endThreads();

@@ -60,7 +60,7 @@ export class Clip {
   #cancelLoading;
 
   /** @internal Use load(). */
-  constructor({ module, model, tokenizer, tokenizerProblem, build, dtype, source, loading = null, cancelLoading = null } = {}) {
+  constructor({ module, model, tokenizer, tokenizerProblem, build, relaxedSimd = false, dtype, source, loading = null, cancelLoading = null } = {}) {
     if (!module || !model) throw new TypeError('Clip: models are created with load(), not new Clip()');
     this.#cancelLoading = cancelLoading;
     this.#module = module;
@@ -80,6 +80,7 @@ export class Clip {
         logitScale: raw.logitScale,
         dtype,
         build,
+        relaxedSimd,
         source,
       });
     };
@@ -433,13 +434,13 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
  * Loads a CLIP model. See index.d.ts for the options and their defaults.
  */
 export async function load(source = DEFAULT_MODEL, options = {}) {
-  const { dtype = 'f32', threads, onProgress, cache = true, signal, waitFor = 'all' } = options;
+  const { dtype = 'f32', threads, relaxedSimd = true, onProgress, cache = true, signal, waitFor = 'all' } = options;
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
   if (typeof cache !== 'boolean' && typeof cache !== 'string') throw new TypeError('cache must be true, false or a folder path (Node)');
   signal?.throwIfAborted();
-  const { build, threads: threadCount } = chooseBuild(threads);
+  const { build, threads: threadCount, relaxedSimd: relaxed } = chooseBuild(threads, relaxedSimd);
   const files = resolveSource(source, { cache, signal });
   const name = typeof source === 'string' || source instanceof URL ? String(source) : 'memory';
   const progress = progressReporter(onProgress, name);
@@ -447,7 +448,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   const stop = new AbortController();
   const streamSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
-  const modulePromise = createInstance(build, threadCount);
+  const modulePromise = createInstance(build, threadCount, relaxed);
   let module = null;
   let loader = null;
   let tokenizer = null;
@@ -498,6 +499,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       tokenizer,
       tokenizerProblem: 'this model came without tokenizer files (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz)',
       build,
+      relaxedSimd: relaxed,
       dtype,
       source: name,
       // The text tower keeps streaming; a failure there fails text calls, not the image tower.

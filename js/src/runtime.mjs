@@ -1,12 +1,15 @@
 // Creates instances of the WebAssembly module. Two builds ship in dist/: SIMD + threads
 // (clip-wasm-threads) and SIMD on one thread (clip-wasm-simd); the choice is made here so that
-// users never pass a flag. The compiled WebAssembly.Module is cached per build and shared by
+// users never pass a flag. Where the engine has relaxed SIMD, the module's relaxed multiply-adds
+// are patched in before it is compiled and its GEMM kernels switched to them (see
+// tools/wasm-relaxed-opcodes.py). The compiled WebAssembly.Module is cached per build and shared by
 // every instance; each loaded model gets its own instance (its own memory and worker threads),
 // so dispose() returns all of it.
 
 const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
 
 const os = isNode ? await import('node:os') : null;
+const v8 = isNode ? await import('node:v8') : null;
 
 const compiled = new Map(); // build name -> Promise<WebAssembly.Module>
 
@@ -14,6 +17,22 @@ const compiled = new Map(); // build name -> Promise<WebAssembly.Module>
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11,
 ]);
+
+// The same with f32x4.relaxed_madd of three splatted zeros: validates where relaxed SIMD is on.
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 20, 1, 18, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65,
+  0, 253, 15, 253, 133, 2, 26, 11,
+]);
+
+// Relaxed SIMD is on by default in Chromium 114+ and Node 22+. Node 20's engine has it behind
+// a flag, turned on here the first time it is wanted: the flag only lets modules that use these
+// instructions compile, and the probe then checks the standard opcode is the one understood.
+export function relaxedSimdAvailable() {
+  if (WebAssembly.validate(RELAXED_SIMD_PROBE)) return true;
+  if (!v8) return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(RELAXED_SIMD_PROBE);
+}
 
 export function hardwareThreads() {
   if (os) return os.availableParallelism?.() ?? os.cpus().length;
@@ -27,8 +46,14 @@ export function threadsAvailable() {
   return isNode || globalThis.crossOriginIsolated === true;
 }
 
-// Picks the build and thread count for a requested `threads` (undefined = automatic).
-export function chooseBuild(threads) {
+// Picks the build, thread count and kernels for a requested `threads` (undefined = automatic):
+// relaxed-SIMD kernels unless `relaxedSimd` is false or the engine lacks them.
+export function chooseBuild(threads, relaxedSimd = true) {
+  if (typeof relaxedSimd !== 'boolean') throw new TypeError(`relaxedSimd must be true or false, got ${relaxedSimd}`);
+  return { ...chooseThreads(threads), relaxedSimd: relaxedSimd && relaxedSimdAvailable() };
+}
+
+function chooseThreads(threads) {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
     throw new Error(`threads must be a whole number >= 1, got ${threads}`);
   }
@@ -51,37 +76,80 @@ function distUrl(file) {
   return new URL(`../dist/${file}`, import.meta.url);
 }
 
-async function compile(build) {
+function readLeb(bytes, at) {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = bytes[at.pos++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (byte < 0x80) return value;
+  }
+}
+
+// Writes f32x4.relaxed_madd (0xfd 0x105) over each placeholder the build recorded in the
+// custom section "clip.relaxed_madd".
+function patchRelaxedMadd(bytes) {
+  const name = new TextEncoder().encode('clip.relaxed_madd');
+  const at = { pos: 8 };
+  while (at.pos < bytes.length) {
+    const id = bytes[at.pos++];
+    const size = readLeb(bytes, at);
+    const end = at.pos + size;
+    if (id === 0) {
+      const nameLength = readLeb(bytes, at);
+      const found = nameLength === name.length && name.every((b, i) => bytes[at.pos + i] === b);
+      at.pos += nameLength;
+      if (found) {
+        for (let count = readLeb(bytes, at); count > 0; count--) {
+          const offset = readLeb(bytes, at);
+          if (bytes[offset] !== 0xd2 || bytes[offset + 1] !== 0x00) throw new Error('clip-wasm: the module does not match its relaxed SIMD offsets');
+          bytes[offset] = 0x85;
+          bytes[offset + 1] = 0x02;
+        }
+        return bytes;
+      }
+    }
+    at.pos = end;
+  }
+  throw new Error('clip-wasm: the module has no relaxed SIMD offsets');
+}
+
+async function compile(build, relaxedSimd) {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw new Error('clip-wasm needs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 16.4+)');
   }
   const url = distUrl(`${build}.wasm`);
+  let bytes;
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
-    return WebAssembly.compile(await readFile(url));
+    bytes = await readFile(url);
+  } else {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
+    if (!relaxedSimd && WebAssembly.compileStreaming && response.headers.get('content-type') === 'application/wasm') {
+      return WebAssembly.compileStreaming(response);
+    }
+    bytes = new Uint8Array(await response.arrayBuffer());
   }
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not fetch ${url}: HTTP ${response.status}`);
-  if (WebAssembly.compileStreaming && response.headers.get('content-type') === 'application/wasm') {
-    return WebAssembly.compileStreaming(response);
-  }
-  return WebAssembly.compile(await response.arrayBuffer());
+  return WebAssembly.compile(relaxedSimd ? patchRelaxedMadd(bytes) : bytes);
 }
 
-function compiledModule(build) {
-  if (!compiled.has(build)) {
-    const promise = compile(build);
-    promise.catch(() => compiled.delete(build)); // a failed compile may be retried
-    compiled.set(build, promise);
+function compiledModule(build, relaxedSimd) {
+  const key = `${build}${relaxedSimd ? '+relaxed' : ''}`;
+  if (!compiled.has(key)) {
+    const promise = compile(build, relaxedSimd);
+    promise.catch(() => compiled.delete(key)); // a failed compile may be retried
+    compiled.set(key, promise);
   }
-  return compiled.get(build);
+  return compiled.get(key);
 }
 
 // Returns a ready module instance of `build` whose pool holds threads - 1 workers (the calling
-// thread is the last one).
-export async function createInstance(build, threads) {
+// thread is the last one), with relaxed-SIMD kernels if asked.
+export async function createInstance(build, threads, relaxedSimd = false) {
   const [wasmModule, glue] = await Promise.all([
-    compiledModule(build),
+    compiledModule(build, relaxedSimd),
     import(distUrl(`${build}.mjs`).href),
   ]);
   const instance = await glue.default({
@@ -95,5 +163,9 @@ export async function createInstance(build, threads) {
     printErr: (text) => console.warn(text),
   });
   instance.unrefThreads();
+  if (relaxedSimd && !instance.enableRelaxedSimd()) {
+    instance.endThreads();
+    throw new Error('clip-wasm: the relaxed SIMD kernels failed their check in this engine; load with relaxedSimd: false');
+  }
   return instance;
 }

@@ -9,7 +9,7 @@ namespace clip::kernels {
   void f32_gemm_##M##x8__wasmsimd(size_t mr, size_t nc, size_t kc, const float* a,            \
                                   size_t a_stride, const float* w, float* c, size_t c_stride, \
                                   Activation act) {                                           \
-    f32_gemm_mx8<M>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                            \
+    f32_gemm_mx8<M, MulThenAdd>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                \
   }
 CLIP_F32_GEMM_MX8(1)
 CLIP_F32_GEMM_MX8(2)

@@ -1,6 +1,7 @@
 // Body of the f32 GEMM microkernels: an MR x 8 register tile over weights packed by
-// pack_f32_gemm (kernels.h). Instantiated once per tile height in f32-gemm-mx8-wasmsimd.cpp, so
-// each tile size is its own function that the wasm engine optimizes on its own.
+// pack_f32_gemm (kernels.h). Instantiated once per tile height and multiply-add in
+// f32-gemm-mx8-wasmsimd.cpp and f32-gemm-mx8-wasmrelaxedsimd.cpp, so each tile size is its own
+// function that the wasm engine optimizes on its own.
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,15 @@ inline void store_f32_partial(float* c, size_t n, v128_t lo, v128_t hi) {
   if (n & 1) wasm_v128_store32_lane(c, lo, 0);
 }
 
-// One step of k: acc[i] += a[i, k] * w[k, 0..8).
-template <int MR>
+// SIMD128's multiply-add: a multiply, then an add.
+struct MulThenAdd {
+  static v128_t madd(v128_t a, v128_t b, v128_t c) {
+    return wasm_f32x4_add(wasm_f32x4_mul(a, b), c);
+  }
+};
+
+// One step of k: acc[i] += a[i, k] * w[k, 0..8), with Madd::madd(a, b, c) = a * b + c.
+template <int MR, typename Madd>
 inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* const (&a_row)[MR], size_t k,
                           const float* w) {
   const v128_t b_lo = wasm_v128_load(w);
@@ -34,14 +42,14 @@ inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* const (&a_row)[MR],
   CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) {
     const v128_t va = wasm_v128_load32_splat(a_row[i] + k);
-    acc[i][0] = wasm_f32x4_add(acc[i][0], wasm_f32x4_mul(va, b_lo));
-    acc[i][1] = wasm_f32x4_add(acc[i][1], wasm_f32x4_mul(va, b_hi));
+    acc[i][0] = Madd::madd(va, b_lo, acc[i][0]);
+    acc[i][1] = Madd::madd(va, b_hi, acc[i][1]);
   }
 }
 
 // c[mr, nc] = act(a[mr, kc] · W + bias), mr <= MR. Rows past mr alias the last real row, so the
 // loop body never branches on mr; their results are computed and stored twice to the same place.
-template <int MR>
+template <int MR, typename Madd>
 inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
                          const float* w, float* c, size_t c_stride, Activation act) {
   const float* a_row[MR];
@@ -70,16 +78,16 @@ inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t
     if (kc != 0) {
       size_t k = 0;
       for (;;) {
-        f32_gemm_step<MR>(acc, a_row, k, w);
+        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
         w += 8;
         if (++k == kc) break;
-        f32_gemm_step<MR>(acc, a_row, k, w);
+        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
         w += 8;
         if (++k == kc) break;
-        f32_gemm_step<MR>(acc, a_row, k, w);
+        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
         w += 8;
         if (++k == kc) break;
-        f32_gemm_step<MR>(acc, a_row, k, w);
+        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
         w += 8;
         if (++k == kc) break;
       }

@@ -147,12 +147,46 @@ int q16_max_for_depth(size_t k) {
   return static_cast<int>(std::min(32767.0, std::floor(bound)));
 }
 
+namespace {
+
+constexpr F32GemmKernel kF32GemmSimd[] = {f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd,
+                                          f32_gemm_3x8__wasmsimd, f32_gemm_4x8__wasmsimd,
+                                          f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd};
+constexpr F32GemmKernel kF32GemmRelaxedSimd[] = {
+    f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x8__wasmrelaxedsimd, f32_gemm_3x8__wasmrelaxedsimd,
+    f32_gemm_4x8__wasmrelaxedsimd, f32_gemm_5x8__wasmrelaxedsimd, f32_gemm_6x8__wasmrelaxedsimd};
+static_assert(std::size(kF32GemmSimd) == kGemmKernelRows, "one kernel per tile height");
+static_assert(std::size(kF32GemmRelaxedSimd) == kGemmKernelRows, "one kernel per tile height");
+
+// Set once, before any model work, from the thread that starts the module.
+const F32GemmKernel* f32_gemm_table = kF32GemmSimd;
+
+}  // namespace
+
 F32GemmKernel f32_gemm_kernel(size_t mr) {
-  static constexpr F32GemmKernel table[] = {f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd,
-                                            f32_gemm_3x8__wasmsimd, f32_gemm_4x8__wasmsimd,
-                                            f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd};
-  static_assert(std::size(table) == kGemmKernelRows, "one kernel per tile height");
-  return table[mr - 1];
+  return f32_gemm_table[mr - 1];
+}
+
+bool enable_relaxed_simd() {
+  // Two rows, 8 columns, depth 3, small integers: exact in any rounding, fused or not.
+  const float a[2][3] = {{1, 2, 3}, {-4, 5, -6}};
+  float weight[8][3], bias[8];
+  for (int c = 0; c < 8; ++c) {
+    bias[c] = static_cast<float>(c - 3);
+    for (int k = 0; k < 3; ++k) weight[c][k] = static_cast<float>((c + 1) * (k - 1));
+  }
+  float packed[kPanel * (1 + 3)], got[2][8];  // f32_gemm_packed_size(8, 3)
+  pack_f32_gemm(8, 3, &weight[0][0], 3, bias, packed);
+  f32_gemm_2x8__wasmrelaxedsimd(2, 8, 3, &a[0][0], 3, packed, &got[0][0], 8, Activation::none);
+  for (int r = 0; r < 2; ++r) {
+    for (int c = 0; c < 8; ++c) {
+      float want = bias[c];
+      for (int k = 0; k < 3; ++k) want += a[r][k] * weight[c][k];
+      if (got[r][c] != want) return false;
+    }
+  }
+  f32_gemm_table = kF32GemmRelaxedSimd;
+  return true;
 }
 
 Q8GemmKernel q8_gemm_kernel(size_t mr) {

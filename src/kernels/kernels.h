@@ -65,11 +65,29 @@ void f32_gemm_5x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const 
                             size_t, Activation);
 void f32_gemm_6x8__wasmsimd(size_t, size_t, size_t, const float*, size_t, const float*, float*,
                             size_t, Activation);
+// The same with relaxed SIMD's fused multiply-add (wasm modules with relaxed SIMD patched in).
+void f32_gemm_1x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
+void f32_gemm_2x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
+void f32_gemm_3x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
+void f32_gemm_4x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
+void f32_gemm_5x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
+void f32_gemm_6x8__wasmrelaxedsimd(size_t, size_t, size_t, const float*, size_t, const float*,
+                                   float*, size_t, Activation);
 // Any mr.
 void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
                       const float* w, float* c, size_t c_stride, Activation act);
-// The SIMD kernel for mr rows, 1 <= mr <= kGemmKernelRows.
+// The SIMD kernel for mr rows, 1 <= mr <= kGemmKernelRows: a *__wasmrelaxedsimd one once
+// enable_relaxed_simd() succeeded, else a *__wasmsimd one.
 F32GemmKernel f32_gemm_kernel(size_t mr);
+// Switches f32_gemm_kernel() to the relaxed-SIMD kernels after checking, on a small product,
+// that they compute a * b + c (they do not where the engine was given the module without its
+// relaxed instructions patched in). Call before any model work; returns whether it switched.
+bool enable_relaxed_simd();
 
 // ---- int8 weights, int16 activations ----
 

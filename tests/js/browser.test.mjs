@@ -112,10 +112,11 @@ describe('browser (headless Chromium)', () => {
       const ranked = await clip.classify(img, reference.zeroShot.labels, { templates: reference.zeroShot.templates });
       const info = clip.info;
       await clip.dispose();
-      return { isolated: crossOriginIsolated, build: info.build, threads: info.threads, cosines, text, error, after, ranked };
+      return { isolated: crossOriginIsolated, build: info.build, relaxedSimd: info.relaxedSimd, threads: info.threads, cosines, text, error, after, ranked };
     }, { reference: ref });
     assert.equal(result.isolated, true);
     assert.equal(result.build, 'clip-wasm-threads');
+    assert.equal(result.relaxedSimd, true, 'Chromium runs the relaxed-SIMD kernels');
     assert.equal(result.threads, 2);
     for (const [name, c] of Object.entries(result.cosines)) assert.ok(c >= 0.99999, `${name}: cosine ${c}`);
     recordFigure('js-browser', 'min-input-cosine', Math.min(...Object.values(result.cosines)).toFixed(8));

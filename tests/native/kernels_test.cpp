@@ -77,34 +77,58 @@ F32Case make_f32_case(size_t rows, size_t n, size_t k, unsigned seed) {
   return c;
 }
 
+// Both kernel sets, by tile height: SIMD128 and relaxed SIMD (natively the latter multiplies, then
+// adds; the wasm build's fused version is checked against the references by the JS tests).
+kernels::F32GemmKernel f32_kernel(bool relaxed, size_t tile) {
+  static constexpr kernels::F32GemmKernel simd[] = {
+      kernels::f32_gemm_1x8__wasmsimd, kernels::f32_gemm_2x8__wasmsimd,
+      kernels::f32_gemm_3x8__wasmsimd, kernels::f32_gemm_4x8__wasmsimd,
+      kernels::f32_gemm_5x8__wasmsimd, kernels::f32_gemm_6x8__wasmsimd};
+  static constexpr kernels::F32GemmKernel relaxed_simd[] = {
+      kernels::f32_gemm_1x8__wasmrelaxedsimd, kernels::f32_gemm_2x8__wasmrelaxedsimd,
+      kernels::f32_gemm_3x8__wasmrelaxedsimd, kernels::f32_gemm_4x8__wasmrelaxedsimd,
+      kernels::f32_gemm_5x8__wasmrelaxedsimd, kernels::f32_gemm_6x8__wasmrelaxedsimd};
+  return (relaxed ? relaxed_simd : simd)[tile - 1];
+}
+
+TEST(F32Gemm, EnableRelaxedSimdChecksThenSwitchesKernels) {
+  EXPECT_EQ(kernels::f32_gemm_kernel(4), kernels::f32_gemm_4x8__wasmsimd);
+  ASSERT_TRUE(kernels::enable_relaxed_simd());
+  for (size_t tile = 1; tile <= kernels::kGemmKernelRows; ++tile) {
+    EXPECT_EQ(kernels::f32_gemm_kernel(tile), f32_kernel(true, tile));
+  }
+}
+
 TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
   NormalizedError err;
   unsigned seed = 1;
-  for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
-    for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
-      const F32Case c = make_f32_case(kernels::kGemmKernelRows, n, k, seed++);
-      for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
-        // Each kernel with every row count up to its height (shorter ones alias rows).
-        for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
-          for (Activation act : kActivations) {
-            // Guard columns past n catch stores outside the output.
-            const size_t stride = n + 3;
-            std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
-            kernels::f32_gemm_kernel(tile)(mr, n, k, c.a.data(), k, c.packed.data(), got.data(),
-                                           stride, act);
-            kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(), stride,
-                                      act);
-            for (size_t r = 0; r < mr; ++r) {
-              for (size_t j = 0; j < stride; ++j) {
-                if (j >= n) {
-                  ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
-                  continue;
+  for (bool relaxed : {false, true}) {
+    for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 64, 97, 768}) {
+      for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
+        const F32Case c = make_f32_case(kernels::kGemmKernelRows, n, k, seed++);
+        for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
+          // Each kernel with every row count up to its height (shorter ones alias rows).
+          for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
+            for (Activation act : kActivations) {
+              // Guard columns past n catch stores outside the output.
+              const size_t stride = n + 3;
+              std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
+              f32_kernel(relaxed, tile)(mr, n, k, c.a.data(), k, c.packed.data(), got.data(),
+                                        stride, act);
+              kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(),
+                                        stride, act);
+              for (size_t r = 0; r < mr; ++r) {
+                for (size_t j = 0; j < stride; ++j) {
+                  if (j >= n) {
+                    ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
+                    continue;
+                  }
+                  double magnitude = std::fabs(c.bias[j]);
+                  for (size_t i = 0; i < k; ++i) {
+                    magnitude += std::fabs(double(c.a[r * k + i]) * c.weight[j * k + i]);
+                  }
+                  err.add(got[r * stride + j], want[r * stride + j], magnitude);
                 }
-                double magnitude = std::fabs(c.bias[j]);
-                for (size_t i = 0; i < k; ++i) {
-                  magnitude += std::fabs(double(c.a[r * k + i]) * c.weight[j * k + i]);
-                }
-                err.add(got[r * stride + j], want[r * stride + j], magnitude);
               }
             }
           }
