@@ -16,13 +16,17 @@ No installed tool (binaryen, wabt) reads the draft opcode, hence this decoder: i
 instruction of every function body, so a byte pattern inside an immediate is never touched, and
 stops on any other draft relaxed-SIMD opcode.
 
-usage: wasm-relaxed-opcodes.py MODULE.wasm   (rewrites it in place)
+A program that only ever runs where relaxed SIMD is on (the benchmark probes in bench/) takes
+--standard: the standard opcode is written directly, and no section is added.
+
+usage: wasm-relaxed-opcodes.py [--standard] MODULE.wasm   (rewrites it in place)
 """
 import sys
 
 DRAFT_F32X4_FMA = 0xAF
 DRAFT_F32X4_FMA_BYTES = bytes([0xAF, 0x01])
 V128_BITSELECT_BYTES = bytes([0xD2, 0x00])  # 0x52, in two LEB128 bytes
+RELAXED_MADD_BYTES = bytes([0x85, 0x02])  # 0x105
 SECTION_NAME = b"clip.relaxed_madd"
 # SIMD opcodes the standard leaves unassigned below 0x100: clang 14 puts its other draft
 # relaxed instructions there. Seeing one means a kernel used a relaxed builtin this tool
@@ -190,15 +194,23 @@ def draft_fma_offsets(data):
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    standard = args[:1] == ["--standard"]
+    if standard:
+        args = args[1:]
+    if len(args) != 1:
         sys.exit(__doc__.strip().splitlines()[-1])
-    path = sys.argv[1]
+    path = args[0]
     data = bytearray(open(path, "rb").read())
     offsets = draft_fma_offsets(data)
     for pos in offsets:
         if data[pos:pos + 2] != DRAFT_F32X4_FMA_BYTES:
             raise ValueError(f"unexpected encoding of the draft opcode at byte {pos}")
-        data[pos:pos + 2] = V128_BITSELECT_BYTES
+        data[pos:pos + 2] = RELAXED_MADD_BYTES if standard else V128_BITSELECT_BYTES
+    if standard:
+        open(path, "wb").write(data)
+        print(f"{path}: {len(offsets)} f32x4.relaxed_madd")
+        return
     payload = leb(len(SECTION_NAME)) + SECTION_NAME + leb(len(offsets))
     payload += b"".join(leb(pos) for pos in offsets)
     data += bytes([0]) + leb(len(payload)) + payload

@@ -1,10 +1,11 @@
 // Runs bench/wasm-probe's module (built by bench/wasm-probe/run.sh) and reads its table: the
-// SIMD128 f32x4 mul+add peak at 1 and 2 threads, and clip::Linear GEMM speeds at CLIP's shapes.
+// SIMD128 f32x4 mul+add peak at 1 and 2 threads, and clip::Linear GEMM speeds at CLIP's shapes
+// (f32 with SIMD128 multiply-then-add, f32fma with relaxed SIMD's fused multiply-add, q8).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const PEAK = /peak f32x4 mul\+add: 1 thread ([\d.]+) GFLOP\/s, 2 threads ([\d.]+) GFLOP\/s/;
-const ROW = /^(\d+)x(\d+)x(\d+)\s+(f32|q8)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$/;
+const ROW = /^(\d+)x(\d+)x(\d+)\s+(f32|f32fma|q8)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$/;
 
 export function parseProbe(text) {
   const peak = PEAK.exec(text);
@@ -29,7 +30,7 @@ export function runProbe(path, timeoutMs = 120000) {
   if (!existsSync(path)) return Promise.resolve({ skipped: `${path} not found (build it with bench/wasm-probe/run.sh)` });
   return new Promise((resolve, reject) => {
     // Emscripten 3.1.6 output calls fetch() on a file path under Node 18+ (TOOLCHAIN.md).
-    const child = spawn(process.execPath, ['--no-experimental-fetch', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--no-experimental-fetch', '--experimental-wasm-relaxed-simd', path], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -50,6 +50,15 @@ export function evaluate(results) {
     const startup = loadOf(results, 'ours', 'f32', threads)?.startupMs;
     add(`start-up, ${t}`, startup ?? null, '<= 100 ms', startup <= 100);
   }
+  // GEMMs on the 768-wide shapes (image tower), the worst of the three.
+  for (const format of ['f32', 'f32fma']) {
+    const wide = (results.probe?.gemm ?? []).filter((g) => g.format === format && g.rows === 50);
+    const worst = (f) => (wide.length ? Math.min(...wide.map(f)) : null);
+    const ofPeak = worst((g) => g.ofPeak1);
+    const scaling = worst((g) => g.gflops2 / g.gflops1);
+    add(`${format} GEMM 768-wide, 1 thread, of SIMD128 mul+add peak`, ofPeak, '>= 0.85', ofPeak >= 0.85);
+    add(`${format} GEMM 768-wide, 2 threads over 1`, scaling == null ? null : round(scaling, 2), '>= 1.8x', scaling >= 1.8);
+  }
   const f32Weights = results.weights?.f32WeightBytes;
   for (const dtype of ['f32', 'q8']) {
     const heaps = (results.load?.configs ?? []).filter((c) => c.runtime === 'ours' && c.dtype === dtype);
