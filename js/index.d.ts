@@ -33,7 +33,7 @@ export interface LoadOptions {
   threads?: number;
   /**
    * Use relaxed SIMD's fused multiply-add in the f32 matrix products where the engine has it
-   * (Chromium 114+, Node 22+; Node 20 gets its V8 flag turned on by the package): faster, and
+   * (Chromium 114+, Node 22+; on Node 20 the package sets V8's flag only while compiling its module): faster, and
    * results can then differ in the last bits between CPUs with and without FMA. Default true;
    * false gives the same rounding everywhere.
    */

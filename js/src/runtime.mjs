@@ -25,13 +25,33 @@ const RELAXED_SIMD_PROBE = new Uint8Array([
 ]);
 
 // Relaxed SIMD is on by default in Chromium 114+ and Node 22+. Node 20's engine has it behind
-// a flag, turned on here the first time it is wanted: the flag only lets modules that use these
-// instructions compile, and the probe then checks the standard opcode is the one understood.
+// the V8 flag --experimental-wasm-relaxed-simd. The package turns that flag on only while it
+// checks for and compiles its own module, then off again: a compiled module keeps the features it
+// was compiled with (its worker threads run it), and a changed flag would otherwise linger in the
+// user's process and slow every worker thread's start (Node's code cache is refused when V8's
+// flags differ: 26 -> 49-58 ms per worker here).
+let flagHolders = 0;
+async function withRelaxedSimdFlag(work) {
+  if (!v8 || WebAssembly.validate(RELAXED_SIMD_PROBE)) return work();
+  if (flagHolders++ === 0) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  try {
+    return await work();
+  } finally {
+    if (--flagHolders === 0) v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
+  }
+}
+
+let relaxedAvailable = null;
 export function relaxedSimdAvailable() {
-  if (WebAssembly.validate(RELAXED_SIMD_PROBE)) return true;
-  if (!v8) return false;
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  if (relaxedAvailable === null) {
+    relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
+    if (!relaxedAvailable && v8 && flagHolders === 0) {
+      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
+      v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
+    }
+  }
+  return relaxedAvailable;
 }
 
 export function hardwareThreads() {
@@ -132,7 +152,9 @@ async function compile(build, relaxedSimd) {
     }
     bytes = new Uint8Array(await response.arrayBuffer());
   }
-  return WebAssembly.compile(relaxedSimd ? patchRelaxedMadd(bytes) : bytes);
+  if (!relaxedSimd) return WebAssembly.compile(bytes);
+  const patched = patchRelaxedMadd(bytes);
+  return withRelaxedSimdFlag(() => WebAssembly.compile(patched));
 }
 
 function compiledModule(build, relaxedSimd) {
