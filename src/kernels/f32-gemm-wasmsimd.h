@@ -117,3 +117,18 @@ inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t
 }
 
 }  // namespace clip::kernels
+
+// Defines f32_gemm_{1..6}x8__<ISA> in namespace clip::kernels with multiply-add MADD: the 1..6-row
+// tiles (one function per row count, so any row count is covered by full tiles).
+#define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                   \
+  void f32_gemm_##M##x8__##ISA(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, \
+                               const float* w, float* c, size_t c_stride, Activation act) {      \
+    f32_gemm_mx8<M, MADD>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                         \
+  }
+#define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD) \
+  CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)     \
+  CLIP_F32_GEMM_MX8_KERNEL(2, ISA, MADD)     \
+  CLIP_F32_GEMM_MX8_KERNEL(3, ISA, MADD)     \
+  CLIP_F32_GEMM_MX8_KERNEL(4, ISA, MADD)     \
+  CLIP_F32_GEMM_MX8_KERNEL(5, ISA, MADD)     \
+  CLIP_F32_GEMM_MX8_KERNEL(6, ISA, MADD)
