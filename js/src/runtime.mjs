@@ -6,53 +6,18 @@
 // every instance; each loaded model gets its own instance (its own memory and worker threads),
 // so dispose() returns all of it.
 
+import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
+
 const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
 
 const os = isNode ? await import('node:os') : null;
-const v8 = isNode ? await import('node:v8') : null;
 
-const compiled = new Map(); // build name -> Promise<WebAssembly.Module>
+const compiled = new Map(); // build name (+relaxed) -> Promise<WebAssembly.Module>
 
 // The smallest module that uses a SIMD128 instruction (i8x16.splat + drop).
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11,
 ]);
-
-// The same with f32x4.relaxed_madd of three splatted zeros: validates where relaxed SIMD is on.
-const RELAXED_SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 20, 1, 18, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65,
-  0, 253, 15, 253, 133, 2, 26, 11,
-]);
-
-// Relaxed SIMD is on by default in Chromium 114+ and Node 22+. Node 20's engine has it behind
-// the V8 flag --experimental-wasm-relaxed-simd. The package turns that flag on only while it
-// checks for and compiles its own module, then off again: a compiled module keeps the features it
-// was compiled with (its worker threads run it), and a changed flag would otherwise linger in the
-// user's process and slow every worker thread's start (Node's code cache is refused when V8's
-// flags differ: 26 -> 49-58 ms per worker here).
-let flagHolders = 0;
-async function withRelaxedSimdFlag(work) {
-  if (!v8 || WebAssembly.validate(RELAXED_SIMD_PROBE)) return work();
-  if (flagHolders++ === 0) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  try {
-    return await work();
-  } finally {
-    if (--flagHolders === 0) v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
-  }
-}
-
-let relaxedAvailable = null;
-export function relaxedSimdAvailable() {
-  if (relaxedAvailable === null) {
-    relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
-    if (!relaxedAvailable && v8 && flagHolders === 0) {
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-      relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
-      v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
-    }
-  }
-  return relaxedAvailable;
-}
 
 export function hardwareThreads() {
   if (os) return os.availableParallelism?.() ?? os.cpus().length;
@@ -94,45 +59,6 @@ function chooseThreads(threads) {
 
 function distUrl(file) {
   return new URL(`../dist/${file}`, import.meta.url);
-}
-
-function readLeb(bytes, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at.pos++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return value;
-  }
-}
-
-// Writes f32x4.relaxed_madd (0xfd 0x105) over each placeholder the build recorded in the
-// custom section "clip.relaxed_madd".
-function patchRelaxedMadd(bytes) {
-  const name = new TextEncoder().encode('clip.relaxed_madd');
-  const at = { pos: 8 };
-  while (at.pos < bytes.length) {
-    const id = bytes[at.pos++];
-    const size = readLeb(bytes, at);
-    const end = at.pos + size;
-    if (id === 0) {
-      const nameLength = readLeb(bytes, at);
-      const found = nameLength === name.length && name.every((b, i) => bytes[at.pos + i] === b);
-      at.pos += nameLength;
-      if (found) {
-        for (let count = readLeb(bytes, at); count > 0; count--) {
-          const offset = readLeb(bytes, at);
-          if (bytes[offset] !== 0xd2 || bytes[offset + 1] !== 0x00) throw new Error('clip-wasm: the module does not match its relaxed SIMD offsets');
-          bytes[offset] = 0x85;
-          bytes[offset + 1] = 0x02;
-        }
-        return bytes;
-      }
-    }
-    at.pos = end;
-  }
-  throw new Error('clip-wasm: the module has no relaxed SIMD offsets');
 }
 
 async function compile(build, relaxedSimd) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { load } from '../../js/src/index.mjs';
-import { relaxedSimdAvailable } from '../../js/src/runtime.mjs';
+import { relaxedSimdAvailable } from '../../js/src/relaxed-simd.mjs';
 import { REFERENCE, cosine, modelDir, readImage, recordFigure } from './helpers.mjs';
 
 const MIN_COSINE = 0.99999;
