@@ -10,7 +10,7 @@ and result types, its opcode written in the same two LEB128 bytes (0xd2 0x00; no
 module moves), and the byte offsets of those opcodes are appended as a custom section
 "clip.relaxed_madd" (a LEB128 count, then LEB128 offsets). The package compiles the module as it
 is where relaxed SIMD is missing (the relaxed kernels are then never called), and elsewhere
-writes 0x85 0x02 (0x105) at each offset before compiling (js/src/runtime.mjs).
+writes 0x85 0x02 (0x105) at each offset before compiling (js/src/relaxed-simd.mjs).
 
 No installed tool (binaryen, wabt) reads the draft opcode, hence this decoder: it walks every
 instruction of every function body, so a byte pattern inside an immediate is never touched, and
