@@ -17,28 +17,40 @@ const RELAXED_SIMD_PROBE = new Uint8Array([
 // was compiled with (its worker threads run it), and a changed flag would otherwise linger in the
 // user's process and slow every worker thread's start (Node's code cache is refused when V8's
 // flags differ: 26 -> 49-58 ms per worker here).
+const setFlag = (on) => v8.setFlagsFromString(`--${on ? '' : 'no-'}experimental-wasm-relaxed-simd`);
+
+// 'native', 'flag' (Node 20) or 'none'; found once, before the package ever sets the flag.
+let support = null;
+function relaxedSimdSupport() {
+  if (support === null) {
+    if (WebAssembly.validate(RELAXED_SIMD_PROBE)) {
+      support = 'native';
+    } else if (v8) {
+      setFlag(true);
+      support = WebAssembly.validate(RELAXED_SIMD_PROBE) ? 'flag' : 'none';
+      setFlag(false);
+    } else {
+      support = 'none';
+    }
+  }
+  return support;
+}
+
+export function relaxedSimdAvailable() {
+  return relaxedSimdSupport() !== 'none';
+}
+
+// Runs `work` (a compile) with the flag on where the engine needs it. Every caller holds the flag
+// until its work is done: V8 reads it while compiling, after WebAssembly.compile() returns.
 let flagHolders = 0;
 export async function withRelaxedSimdFlag(work) {
-  if (!v8 || WebAssembly.validate(RELAXED_SIMD_PROBE)) return work();
-  if (flagHolders++ === 0) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (relaxedSimdSupport() !== 'flag') return work();
+  if (flagHolders++ === 0) setFlag(true);
   try {
     return await work();
   } finally {
-    if (--flagHolders === 0) v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
+    if (--flagHolders === 0) setFlag(false);
   }
-}
-
-let relaxedAvailable = null;
-export function relaxedSimdAvailable() {
-  if (relaxedAvailable === null) {
-    relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
-    if (!relaxedAvailable && v8 && flagHolders === 0) {
-      v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-      relaxedAvailable = WebAssembly.validate(RELAXED_SIMD_PROBE);
-      v8.setFlagsFromString('--no-experimental-wasm-relaxed-simd');
-    }
-  }
-  return relaxedAvailable;
 }
 
 function readLeb(bytes, at) {

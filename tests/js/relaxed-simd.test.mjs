@@ -60,6 +60,16 @@ describe('relaxed SIMD', () => {
     });
   }
 
+  test('two builds compiled at the same time both get relaxed SIMD (the flag outlives both compiles)', async () => {
+    // A fresh copy of the runtime, so that neither build is compiled yet.
+    const runtime = await import(`../../js/src/runtime.mjs?concurrent=${Date.now()}`);
+    const builds = [runtime.chooseBuild(1), runtime.chooseBuild(2)];
+    assert.notEqual(builds[0].build, builds[1].build);
+    const instances = await Promise.all(builds.map((b) => runtime.createInstance(b.build, b.threads, b.relaxedSimd)));
+    for (const instance of instances) instance.endThreads();
+    assert.equal(WebAssembly.validate(RELAXED_PROBE), relaxedByDefault);
+  });
+
   test('a relaxedSimd that is not a boolean is refused, naming the option', async () => {
     await assert.rejects(load(modelDir('tiny-hf'), { relaxedSimd: 'yes' }), /relaxedSimd must be true or false/);
   });
