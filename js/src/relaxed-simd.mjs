@@ -6,7 +6,7 @@ const v8 = globalThis.process?.versions?.node ? await import('node:v8') : null;
 
 // The smallest module that uses f32x4.relaxed_madd (on three splatted zeros): validates where
 // relaxed SIMD is on.
-const RELAXED_SIMD_PROBE = new Uint8Array([
+export const RELAXED_SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 20, 1, 18, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65,
   0, 253, 15, 253, 133, 2, 26, 11,
 ]);

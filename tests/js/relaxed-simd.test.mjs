@@ -5,15 +5,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { load } from '../../js/src/index.mjs';
-import { relaxedSimdAvailable } from '../../js/src/relaxed-simd.mjs';
+import { RELAXED_SIMD_PROBE as RELAXED_PROBE, relaxedSimdAvailable } from '../../js/src/relaxed-simd.mjs';
 import { REFERENCE, cosine, modelDir, readImage, recordFigure } from './helpers.mjs';
 
 const MIN_COSINE = 0.99999;
-// A module using f32x4.relaxed_madd: it validates only while relaxed SIMD is on.
-const RELAXED_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 20, 1, 18, 0, 65, 0, 253, 15, 65, 0, 253, 15, 65,
-  0, 253, 15, 253, 133, 2, 26, 11,
-]);
 const relaxedByDefault = WebAssembly.validate(RELAXED_PROBE);
 
 describe('relaxed SIMD', () => {
