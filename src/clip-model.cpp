@@ -89,7 +89,8 @@ void Model::encode_image(const float* pixels, float* embedding) {
   for (size_t i = 0; i < static_cast<size_t>(tokens) * width; ++i) x[i] += vision_.positions[i];
 
   layer_norm(x, tokens, vision_.ln_pre, x);
-  transformer_forward(tc, vision_.blocks, x, tokens, /*causal=*/false, scratch, pool_.get());
+  transformer_forward(tc, vision_.blocks, x, tokens, /*causal=*/false, /*output_token=*/0, scratch,
+                      pool_.get());
   layer_norm(x, 1, vision_.ln_post, x);  // class token only
   vision_.projection.forward(x, 1, embedding, Activation::none, pool_.get());
   l2_normalize_rows(embedding, 1, config_.embed_dim);
@@ -110,26 +111,25 @@ std::vector<float> Model::embed_text(const std::vector<int32_t>& tokens) {
            " is outside the vocabulary [0, ", tc.vocab_size, ")");
     }
   }
+  // Pool at end-of-text: the reference takes the position of the largest id (first occurrence),
+  // which is the end token in CLIP's vocabulary. Under the causal mask no token after it can
+  // change its row, so only tokens 0..pooled run (padding, if given, is never computed).
+  const int pooled =
+      static_cast<int>(std::max_element(tokens.begin(), tokens.end()) - tokens.begin());
+  const int run = pooled + 1;
   const int width = tc.transformer.width;
   std::lock_guard<std::mutex> lock(run_mutex_);
-  float* x =
-      workspace(static_cast<size_t>(count) * width +
-                transformer_workspace_size(tc.transformer, count));  // [count, width] + scratch
-  float* scratch = x + static_cast<size_t>(count) * width;
-  for (int i = 0; i < count; ++i) {
+  float* x = workspace(static_cast<size_t>(run) * width +
+                       transformer_workspace_size(tc.transformer, run));  // [run, width] + scratch
+  float* scratch = x + static_cast<size_t>(run) * width;
+  for (int i = 0; i < run; ++i) {
     float* row = x + static_cast<size_t>(i) * width;
     text_.token_embedding.row(tokens[i], row);
     const float* position = text_.positions.data() + static_cast<size_t>(i) * width;
     for (int d = 0; d < width; ++d) row[d] += position[d];
   }
-  transformer_forward(tc.transformer, text_.blocks, x, count, /*causal=*/true, scratch,
-                      pool_.get());
-
-  // Pool at end-of-text: the reference takes the position of the largest id (first occurrence),
-  // which is the end token in CLIP's vocabulary. With the causal mask, the padding the reference
-  // adds after it cannot change this row, so running at true length gives the same result.
-  const int pooled =
-      static_cast<int>(std::max_element(tokens.begin(), tokens.end()) - tokens.begin());
+  transformer_forward(tc.transformer, text_.blocks, x, run, /*causal=*/true,
+                      /*output_token=*/pooled, scratch, pool_.get());
   float* row = x + static_cast<size_t>(pooled) * width;
   layer_norm(row, 1, text_.ln_final, row);
   std::vector<float> embedding(config_.embed_dim);

@@ -110,31 +110,45 @@ size_t Linear::packed_bytes() const {
 void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadPool* pool) const {
   if (rows <= 0 || empty()) return;
   const size_t in = static_cast<size_t>(in_), out = static_cast<size_t>(out_);
+  // The kernels read their input rows as interleaved tiles (kernels.h): each row tile is packed
+  // (f32) or quantized (q8) once here, before the tiles are spread over the threads. The scratch
+  // is kept per thread so repeated calls allocate nothing.
+  const RowTiles row_tiles(static_cast<size_t>(rows));
   if (format_ == WeightFormat::f32) {
+    thread_local std::vector<float> tiles;
+    tiles.resize(static_cast<size_t>(rows) * in);
+    for (size_t t = 0; t < row_tiles.count; ++t) {
+      const size_t r = row_tiles.begin(t);
+      kernels::pack_f32_gemm_rows(row_tiles.rows(t), in, x + r * in, in, tiles.data() + r * in);
+    }
+    const float* a = tiles.data();
     const size_t panel_floats = kernels::kPanel * (1 + in);
     for_each_gemm_tile(rows, out, in, panel_floats * sizeof(float), pool,
                        [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
-                         kernels::f32_gemm_kernel(mr)(mr, nc, in, x + r * in, in,
+                         kernels::f32_gemm_kernel(mr)(nc, in, a + r * in,
                                                       packed_f32_.data() + panel * panel_floats,
                                                       y + r * out + col, out, act);
                        });
     return;
   }
-  // q8: activations are quantized per row to int16 first; the scratch is kept per thread so
-  // repeated calls allocate nothing.
+  // q8: activations are quantized per row to int16.
   const size_t q_len = kernels::q16_row_length(in);
+  const int qmax = kernels::q16_max_for_depth(q_len);
   thread_local std::vector<int16_t> quantized;
   thread_local std::vector<float> row_scale;
   quantized.resize(static_cast<size_t>(rows) * q_len);
   row_scale.resize(static_cast<size_t>(rows));
-  kernels::quantize_rows_q16__wasmsimd(rows, in, x, in, kernels::q16_max_for_depth(q_len),
-                                       quantized.data(), q_len, row_scale.data());
+  for (size_t t = 0; t < row_tiles.count; ++t) {
+    const size_t r = row_tiles.begin(t);
+    kernels::quantize_rows_q16__wasmsimd(row_tiles.rows(t), in, x + r * in, in, qmax,
+                                         quantized.data() + r * q_len, row_scale.data() + r);
+  }
   const int16_t* a = quantized.data();
   const float* a_scale = row_scale.data();
   const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
   for_each_gemm_tile(rows, out, in, panel_bytes, pool,
                      [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
-                       kernels::q8_gemm_kernel(mr)(mr, nc, q_len, a + r * q_len, q_len, a_scale + r,
+                       kernels::q8_gemm_kernel(mr)(nc, q_len, a + r * q_len, a_scale + r,
                                                    packed_q8_.data() + panel * panel_bytes,
                                                    y + r * out + col, out, act);
                      });
@@ -153,37 +167,47 @@ void apply_activation(float* x, size_t count, Activation act) {
   kernels::f32_vact__wasmsimd(count, x, act);
 }
 
-void multi_head_attention(const float* q, const float* k, const float* v, int tokens, int heads,
-                          int head_dim, bool causal, float* out, ThreadPool* pool) {
-  if (tokens <= 0 || heads <= 0 || head_dim <= 0) return;
+void multi_head_attention(const float* q, int first_query, int queries, const float* k,
+                          const float* v, int tokens, int heads, int head_dim, bool causal,
+                          float* out, ThreadPool* pool) {
+  if (tokens <= 0 || queries <= 0 || heads <= 0 || head_dim <= 0) return;
+  if (first_query < 0 || first_query + queries > tokens) {
+    fail("attention: queries ", first_query, "..", first_query + queries - 1, " are outside the ",
+         tokens, " tokens");
+  }
   const size_t n = static_cast<size_t>(tokens), dim = static_cast<size_t>(head_dim);
+  const size_t m = static_cast<size_t>(queries), first = static_cast<size_t>(first_query);
   const size_t width = static_cast<size_t>(heads) * dim;
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   // One task per head. Per head, both products run on the GEMM kernels: K_h is packed as the
   // "weights" of scores = Q_h · K_h^T, and V_h as those of out_h = P · V_h.
-  const double macs = 2.0 * heads * static_cast<double>(n) * n * dim;  // QK^T and PV
+  const double macs = 2.0 * heads * static_cast<double>(m) * n * dim;  // QK^T and PV
   parallel_for(pool_for(macs, pool), static_cast<size_t>(heads), [&](size_t h) {
-    thread_local std::vector<float> packed_k, packed_v, scores;
+    thread_local std::vector<float> packed_k, packed_v, scores, tile;
     packed_k.resize(kernels::f32_gemm_packed_size(n, dim));
     packed_v.resize(kernels::f32_gemm_packed_size(dim, n));
-    scores.resize(n * n);
+    scores.resize(m * n);
+    tile.resize(kernels::kMaxGemmRows * std::max(n, dim));  // one row tile of Q_h or P
     kernels::pack_f32_gemm(n, dim, k + h * dim, width, nullptr, packed_k.data());
     kernels::pack_f32_gemm_kn(n, dim, v + h * dim, width, nullptr, packed_v.data());
 
-    const RowTiles row_tiles(n);
+    const RowTiles row_tiles(m);
     for (size_t t = 0; t < row_tiles.count; ++t) {
       const size_t r = row_tiles.begin(t), mr = row_tiles.rows(t);
-      // Causal rows r..r+mr-1 see keys 0..r+mr-1 at most: nothing past that is computed.
-      const size_t visible = causal ? r + mr : n;
+      // Causal query rows r..r+mr-1 see keys up to their token's position: nothing past the
+      // last one's is computed.
+      const size_t visible = causal ? first + r + mr : n;
       float* s = scores.data() + r * n;  // [mr, n]
-      kernels::f32_gemm_kernel(mr)(mr, visible, dim, q + r * width + h * dim, width,
-                                   packed_k.data(), s, n, Activation::none);
+      kernels::pack_f32_gemm_rows(mr, dim, q + r * width + h * dim, width, tile.data());
+      kernels::f32_gemm_kernel(mr)(visible, dim, tile.data(), packed_k.data(), s, n,
+                                   Activation::none);
       for (size_t i = 0; i < mr; ++i) {
-        const size_t row_visible = causal ? r + i + 1 : n;
+        const size_t row_visible = causal ? first + r + i + 1 : n;
         kernels::f32_softmax__wasmsimd(1, row_visible, scale, s + i * n, n);
         std::fill(s + i * n + row_visible, s + (i + 1) * n, 0.f);  // masked keys weigh 0
       }
-      kernels::f32_gemm_kernel(mr)(mr, dim, n, s, n, packed_v.data(), out + r * width + h * dim,
+      kernels::pack_f32_gemm_rows(mr, n, s, n, tile.data());
+      kernels::f32_gemm_kernel(mr)(dim, n, tile.data(), packed_v.data(), out + r * width + h * dim,
                                    width, Activation::none);
     }
   });

@@ -51,10 +51,12 @@ void layer_norm(const float* x, int rows, const LayerNorm& norm, float* y);
 
 void apply_activation(float* x, size_t count, Activation act);
 
-// Scaled dot-product attention over `heads` heads of size head_dim. q, k, v, out: [tokens, heads *
-// head_dim]. With `causal`, token i attends to tokens 0..i only.
-void multi_head_attention(const float* q, const float* k, const float* v, int tokens, int heads,
-                          int head_dim, bool causal, float* out, ThreadPool* pool);
+// Scaled dot-product attention over `heads` heads of size head_dim, for the queries of tokens
+// first_query .. first_query + queries - 1. q, out: [queries, heads * head_dim]; k, v: [tokens,
+// heads * head_dim]. With `causal`, token i attends to tokens 0..i only.
+void multi_head_attention(const float* q, int first_query, int queries, const float* k,
+                          const float* v, int tokens, int heads, int head_dim, bool causal,
+                          float* out, ThreadPool* pool);
 
 // x[rows, dim] /= ||x[row]||.
 void l2_normalize_rows(float* x, int rows, int dim);

@@ -1,8 +1,8 @@
 // Where a tower's time goes under a real wasm engine: one ViT-B/32 transformer stack (image:
 // 50 tokens, width 768; text: 8 causal tokens, width 512), random weights, timed operator by
-// operator. "cold": 12 layers with their own weights, as in a model (weights stream from
-// memory); "hot": one layer's weights run 12 times (they stay in cache). The difference is what
-// memory costs the tower. Built and run by bench/wasm-probe/run.sh.
+// operator, with f32 and q8 weights. "cold": 12 layers with their own weights, as in a model
+// (weights stream from memory); "hot": one layer's weights run 12 times (they stay in cache). The
+// difference is what memory costs the tower. Built and run by bench/wasm-probe/run.sh.
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -24,16 +24,16 @@ struct Shape {
   bool causal;
 };
 
-clip::Linear random_linear(std::mt19937& rng, int out, int in) {
+clip::Linear random_linear(std::mt19937& rng, int out, int in, clip::WeightFormat format) {
   std::uniform_real_distribution<float> dist(-0.05f, 0.05f);
   std::vector<float> w(static_cast<size_t>(out) * in), b(out);
   for (float& v : w) v = dist(rng);
   for (float& v : b) v = dist(rng);
-  return clip::Linear(w.data(), b.data(), out, in, clip::WeightFormat::f32);
+  return clip::Linear(w.data(), b.data(), out, in, format);
 }
 
 // Milliseconds per forward pass for each operator group, averaged over the timed passes.
-void run(const Shape& s, bool hot, clip::ThreadPool& pool) {
+void run(const Shape& s, clip::WeightFormat format, bool hot, clip::ThreadPool& pool) {
   constexpr int kLayers = 12, kWarmup = 3, kTimed = 10;
   std::mt19937 rng(1);
   std::vector<clip::TransformerBlock> blocks(hot ? 1 : kLayers);
@@ -41,12 +41,12 @@ void run(const Shape& s, bool hot, clip::ThreadPool& pool) {
     b.ln1.gamma.assign(s.width, 1.f);
     b.ln1.beta.assign(s.width, 0.f);
     b.ln2 = b.ln1;
-    b.q = random_linear(rng, s.width, s.width);
-    b.k = random_linear(rng, s.width, s.width);
-    b.v = random_linear(rng, s.width, s.width);
-    b.out = random_linear(rng, s.width, s.width);
-    b.fc1 = random_linear(rng, s.mlp, s.width);
-    b.fc2 = random_linear(rng, s.width, s.mlp);
+    b.q = random_linear(rng, s.width, s.width, format);
+    b.k = random_linear(rng, s.width, s.width, format);
+    b.v = random_linear(rng, s.width, s.width, format);
+    b.out = random_linear(rng, s.width, s.width, format);
+    b.fc1 = random_linear(rng, s.mlp, s.width, format);
+    b.fc2 = random_linear(rng, s.width, s.mlp, format);
   }
   const size_t plane = static_cast<size_t>(s.tokens) * s.width;
   std::vector<float> x(plane, 0.1f), h(plane), q(plane), k(plane), v(plane), att(plane),
@@ -69,7 +69,7 @@ void run(const Shape& s, bool hot, clip::ThreadPool& pool) {
         b.v.forward(h.data(), s.tokens, v.data(), clip::Activation::none, &pool);
       });
       timed(kAttention, [&] {
-        clip::multi_head_attention(q.data(), k.data(), v.data(), s.tokens, s.heads,
+        clip::multi_head_attention(q.data(), 0, s.tokens, k.data(), v.data(), s.tokens, s.heads,
                                    s.width / s.heads, s.causal, att.data(), &pool);
       });
       timed(kOut,
@@ -93,11 +93,11 @@ void run(const Shape& s, bool hot, clip::ThreadPool& pool) {
   double sum = 0;
   for (double g : total) sum += g;
   std::printf(
-      "%-5s %-4s %dt  total %6.1f ms  qkv %5.1f  attention %4.1f  out %4.1f  fc1 %5.1f  "
+      "%-5s %-3s %-4s %dt  total %6.1f ms  qkv %5.1f  attention %4.1f  out %4.1f  fc1 %5.1f  "
       "fc2 %5.1f  norms+residual %4.1f\n",
-      s.name, hot ? "hot" : "cold", pool.size(), sum * 1e3, total[kQkv] * 1e3,
-      total[kAttention] * 1e3, total[kOut] * 1e3, total[kFc1] * 1e3, total[kFc2] * 1e3,
-      total[kNorms] * 1e3);
+      s.name, format == clip::WeightFormat::q8 ? "q8" : "f32", hot ? "hot" : "cold", pool.size(),
+      sum * 1e3, total[kQkv] * 1e3, total[kAttention] * 1e3, total[kOut] * 1e3, total[kFc1] * 1e3,
+      total[kFc2] * 1e3, total[kNorms] * 1e3);
 }
 
 }  // namespace
@@ -107,7 +107,9 @@ int main() {
   for (int threads : {1, 2}) {
     clip::ThreadPool pool(threads);
     for (const Shape& s : shapes) {
-      for (bool hot : {false, true}) run(s, hot, pool);
+      for (clip::WeightFormat format : {clip::WeightFormat::f32, clip::WeightFormat::q8}) {
+        for (bool hot : {false, true}) run(s, format, hot, pool);
+      }
     }
   }
   return 0;

@@ -33,33 +33,28 @@ struct MulThenAdd {
   }
 };
 
-// One step of k: acc[i] += a[i, k] * w[k, 0..8), with Madd::madd(a, b, c) = a * b + c.
+// One step of k: acc[i] += a[i, k] * w[k, 0..8), with Madd::madd(a, b, c) = a * b + c; `a`
+// points at step k's MR inputs.
 template <int MR, typename Madd>
-inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* const (&a_row)[MR], size_t k,
-                          const float* w) {
+inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* a, const float* w) {
   const v128_t b_lo = wasm_v128_load(w);
   const v128_t b_hi = wasm_v128_load(w + 4);
   CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) {
-    const v128_t va = wasm_v128_load32_splat(a_row[i] + k);
+    const v128_t va = wasm_v128_load32_splat(a + i);
     acc[i][0] = Madd::madd(va, b_lo, acc[i][0]);
     acc[i][1] = Madd::madd(va, b_hi, acc[i][1]);
   }
 }
 
-// c[mr, nc] = act(a[mr, kc] · W + bias), mr <= MR. Rows past mr alias the last real row, so the
-// loop body never branches on mr; their results are computed and stored twice to the same place.
+// c[MR, nc] = act(a[MR, kc] · W + bias), a packed by pack_f32_gemm_rows.
 template <int MR, typename Madd>
-inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                         const float* w, float* c, size_t c_stride, Activation act) {
-  const float* a_row[MR];
+inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                         size_t c_stride, Activation act) {
   float* c_row[MR];
   CLIP_UNROLL_ROWS
-  for (int i = 0; i < MR; ++i) {
-    const size_t r = static_cast<size_t>(i) < mr ? i : mr - 1;
-    a_row[i] = a + r * a_stride;
-    c_row[i] = c + r * c_stride;
-  }
+  for (int i = 0; i < MR; ++i) c_row[i] = c + i * c_stride;
+  const float* a_end = a + kc * MR;
   for (;;) {
     v128_t acc[MR][2];
     // Each panel starts with its 8 biases: the accumulators begin there.
@@ -76,20 +71,20 @@ inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t
     // the values no longer fit the 15 vector registers V8 allocates on x86-64 (spills: 31
     // instead of 46 GFLOP/s for the 4x8 tile).
     if (kc != 0) {
-      size_t k = 0;
+      const float* ak = a;
       for (;;) {
-        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
+        f32_gemm_step<MR, Madd>(acc, ak, w);
         w += 8;
-        if (++k == kc) break;
-        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
+        if ((ak += MR) == a_end) break;
+        f32_gemm_step<MR, Madd>(acc, ak, w);
         w += 8;
-        if (++k == kc) break;
-        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
+        if ((ak += MR) == a_end) break;
+        f32_gemm_step<MR, Madd>(acc, ak, w);
         w += 8;
-        if (++k == kc) break;
-        f32_gemm_step<MR, Madd>(acc, a_row, k, w);
+        if ((ak += MR) == a_end) break;
+        f32_gemm_step<MR, Madd>(acc, ak, w);
         w += 8;
-        if (++k == kc) break;
+        if ((ak += MR) == a_end) break;
       }
     }
     if (act != Activation::none) {
@@ -120,10 +115,10 @@ inline void f32_gemm_mx8(size_t mr, size_t nc, size_t kc, const float* a, size_t
 
 // Defines f32_gemm_{1..6}x8__<ISA> in namespace clip::kernels with multiply-add MADD: the 1..6-row
 // tiles (one function per row count, so any row count is covered by full tiles).
-#define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                   \
-  void f32_gemm_##M##x8__##ISA(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, \
-                               const float* w, float* c, size_t c_stride, Activation act) {      \
-    f32_gemm_mx8<M, MADD>(mr, nc, kc, a, a_stride, w, c, c_stride, act);                         \
+#define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                 \
+  void f32_gemm_##M##x8__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
+                               size_t c_stride, Activation act) {                              \
+    f32_gemm_mx8<M, MADD>(nc, kc, a, w, c, c_stride, act);                                     \
   }
 #define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD) \
   CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)     \

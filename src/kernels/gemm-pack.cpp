@@ -88,6 +88,29 @@ void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, co
   pack_f32_panels(n, k, weight, 1, stride, bias, packed);
 }
 
+void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, float* tile) {
+  size_t i = 0;
+  if (mr == 4) {  // the usual tile: 4x4 blocks transposed in registers
+    const float *a0 = a, *a1 = a + a_stride, *a2 = a + 2 * a_stride, *a3 = a + 3 * a_stride;
+    for (; i + 4 <= k; i += 4) {
+      const v128_t r0 = wasm_v128_load(a0 + i), r1 = wasm_v128_load(a1 + i);
+      const v128_t r2 = wasm_v128_load(a2 + i), r3 = wasm_v128_load(a3 + i);
+      const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5);  // a0[0] a1[0] a0[1] a1[1]
+      const v128_t t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+      const v128_t t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+      const v128_t t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+      float* out = tile + i * 4;
+      wasm_v128_store(out, wasm_i64x2_shuffle(t0, t1, 0, 2));
+      wasm_v128_store(out + 4, wasm_i64x2_shuffle(t0, t1, 1, 3));
+      wasm_v128_store(out + 8, wasm_i64x2_shuffle(t2, t3, 0, 2));
+      wasm_v128_store(out + 12, wasm_i64x2_shuffle(t2, t3, 1, 3));
+    }
+  }
+  for (; i < k; ++i) {
+    for (size_t r = 0; r < mr; ++r) tile[i * mr + r] = a[r * a_stride + i];
+  }
+}
+
 namespace {
 
 // round(w[i] / scale) clamped to [-127, 127], for i < k: the per-channel quantization, four
@@ -175,9 +198,10 @@ bool enable_relaxed_simd() {
     bias[c] = static_cast<float>(c - 3);
     for (int k = 0; k < 3; ++k) weight[c][k] = static_cast<float>((c + 1) * (k - 1));
   }
-  float packed[kPanel * (1 + 3)], got[2][8];  // f32_gemm_packed_size(8, 3)
+  float packed[kPanel * (1 + 3)], tile[2 * 3], got[2][8];  // f32_gemm_packed_size(8, 3)
   pack_f32_gemm(8, 3, &weight[0][0], 3, bias, packed);
-  f32_gemm_2x8__wasmrelaxedsimd(2, 8, 3, &a[0][0], 3, packed, &got[0][0], 8, Activation::none);
+  pack_f32_gemm_rows(2, 3, &a[0][0], 3, tile);
+  f32_gemm_2x8__wasmrelaxedsimd(8, 3, tile, packed, &got[0][0], 8, Activation::none);
   for (int r = 0; r < 2; ++r) {
     for (int c = 0; c < 8; ++c) {
       float want = bias[c];

@@ -1,4 +1,4 @@
-// Reference per-row int16 activation quantization.
+// Reference per-row int16 activation quantization, into the q8 kernels' interleaved tile.
 #include <algorithm>
 #include <cmath>
 
@@ -7,16 +7,17 @@
 namespace clip::kernels {
 
 void quantize_rows_q16__scalar(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,
-                               int16_t* q, size_t q_stride, float* scale) {
+                               int16_t* q, float* scale) {
   for (size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;
-    int16_t* qr = q + r * q_stride;
     float max_abs = 0.f;
     for (size_t i = 0; i < k; ++i) max_abs = std::max(max_abs, std::fabs(xr[i]));
     const float inv = max_abs > 0.f ? static_cast<float>(qmax) / max_abs : 0.f;
     scale[r] = max_abs > 0.f ? max_abs / static_cast<float>(qmax) : 0.f;
-    for (size_t i = 0; i < k; ++i) qr[i] = static_cast<int16_t>(std::nearbyint(xr[i] * inv));
-    if (k % 2) qr[k] = 0;
+    for (size_t i = 0; i < q16_row_length(k); ++i) {
+      const int16_t value = i < k ? static_cast<int16_t>(std::nearbyint(xr[i] * inv)) : 0;
+      q[((i / 2) * rows + r) * 2 + i % 2] = value;
+    }
   }
 }
 

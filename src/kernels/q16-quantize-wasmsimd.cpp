@@ -1,4 +1,5 @@
-// Dynamic per-row int16 quantization of activations for the q8 GEMM kernels.
+// Dynamic per-row int16 quantization of activations for the q8 GEMM kernels, written as the
+// kernels' interleaved input tile.
 #include <algorithm>
 #include <cmath>
 
@@ -8,10 +9,11 @@
 namespace clip::kernels {
 
 void quantize_rows_q16__wasmsimd(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,
-                                 int16_t* q, size_t q_stride, float* scale) {
+                                 int16_t* q, float* scale) {
+  const size_t pair_stride = 2 * rows;  // int16 from one pair of a row to its next pair
   for (size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * x_stride;
-    int16_t* qr = q + r * q_stride;
+    int16_t* qr = q + 2 * r;  // this row's first pair
     size_t i = 0;
     v128_t vmax = wasm_f32x4_splat(0.f);
     for (; i + 4 <= k; i += 4) vmax = wasm_f32x4_max(vmax, wasm_f32x4_abs(wasm_v128_load(xr + i)));
@@ -29,10 +31,17 @@ void quantize_rows_q16__wasmsimd(size_t rows, size_t k, const float* x, size_t x
           wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(xr + i), vinv)));
       const v128_t hi = wasm_i32x4_trunc_sat_f32x4(
           wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(xr + i + 4), vinv)));
-      wasm_v128_store(qr + i, wasm_i16x8_narrow_i32x4(lo, hi));
+      const v128_t pairs = wasm_i16x8_narrow_i32x4(lo, hi);  // four pairs of this row
+      int16_t* out = qr + (i / 2) * pair_stride;
+      wasm_v128_store32_lane(out, pairs, 0);
+      wasm_v128_store32_lane(out + pair_stride, pairs, 1);
+      wasm_v128_store32_lane(out + 2 * pair_stride, pairs, 2);
+      wasm_v128_store32_lane(out + 3 * pair_stride, pairs, 3);
     }
-    for (; i < k; ++i) qr[i] = static_cast<int16_t>(std::nearbyint(xr[i] * inv));
-    if (k % 2) qr[k] = 0;
+    for (; i < k; ++i) {
+      qr[(i / 2) * pair_stride + i % 2] = static_cast<int16_t>(std::nearbyint(xr[i] * inv));
+    }
+    if (k % 2) qr[(k / 2) * pair_stride + 1] = 0;
   }
 }
 

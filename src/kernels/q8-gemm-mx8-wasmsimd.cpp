@@ -4,11 +4,10 @@
 
 namespace clip::kernels {
 
-#define CLIP_Q8_GEMM_MX8(M)                                                                        \
-  void q8_gemm_##M##x8__wasmsimd(size_t mr, size_t nc, size_t kc, const int16_t* a,                \
-                                 size_t a_stride, const float* a_scale, const int8_t* w, float* c, \
-                                 size_t c_stride, Activation act) {                                \
-    q8_gemm_mx8<M>(mr, nc, kc, a, a_stride, a_scale, w, c, c_stride, act);                         \
+#define CLIP_Q8_GEMM_MX8(M)                                                                    \
+  void q8_gemm_##M##x8__wasmsimd(size_t nc, size_t kc, const int16_t* a, const float* a_scale, \
+                                 const int8_t* w, float* c, size_t c_stride, Activation act) { \
+    q8_gemm_mx8<M>(nc, kc, a, a_scale, w, c, c_stride, act);                                   \
   }
 CLIP_Q8_GEMM_MX8(1)
 CLIP_Q8_GEMM_MX8(2)

@@ -19,36 +19,33 @@ inline v128_t load_i8x8_to_i16x8(const int8_t* p) {
   return wasm_i16x8_extend_low_i8x16(wasm_v128_load64_zero(p));
 }
 
-// One pair of k: acc[i] += a[i, k] * w[k, 0..8) + a[i, k+1] * w[k+1, 0..8), in int32.
+// One pair of k: acc[i] += a[i, k] * w[k, 0..8) + a[i, k+1] * w[k+1, 0..8), in int32; `a`
+// points at the pair's MR (a[i, k], a[i, k+1]) inputs.
 template <int MR>
-inline void q8_gemm_step(v128_t (&acc)[MR][2], const int16_t* const (&a_row)[MR], size_t k,
-                         const int8_t* w) {
+inline void q8_gemm_step(v128_t (&acc)[MR][2], const int16_t* a, const int8_t* w) {
   // Columns 0..3 and 4..7, each as four (w[c, k], w[c, k+1]) int16 pairs.
   const v128_t b_lo = load_i8x8_to_i16x8(w);
   const v128_t b_hi = load_i8x8_to_i16x8(w + 8);
   CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) {
-    const v128_t va = wasm_v128_load32_splat(a_row[i] + k);  // (a[k], a[k+1]) x 4
+    const v128_t va = wasm_v128_load32_splat(a + 2 * i);  // (a[k], a[k+1]) x 4
     acc[i][0] = wasm_i32x4_add(acc[i][0], wasm_i32x4_dot_i16x8(va, b_lo));
     acc[i][1] = wasm_i32x4_add(acc[i][1], wasm_i32x4_dot_i16x8(va, b_hi));
   }
 }
 
-// Rows past mr alias the last real row (see f32_gemm_mx8).
+// c[MR, nc] from a tile written by quantize_rows_q16 (kernels.h).
 template <int MR>
-inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
-                        const float* a_scale, const int8_t* w, float* c, size_t c_stride,
-                        Activation act) {
-  const int16_t* a_row[MR];
+inline void q8_gemm_mx8(size_t nc, size_t kc, const int16_t* a, const float* a_scale,
+                        const int8_t* w, float* c, size_t c_stride, Activation act) {
   float* c_row[MR];
   v128_t row_scale[MR];
   CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) {
-    const size_t r = static_cast<size_t>(i) < mr ? i : mr - 1;
-    a_row[i] = a + r * a_stride;
-    c_row[i] = c + r * c_stride;
-    row_scale[i] = wasm_v128_load32_splat(a_scale + r);
+    c_row[i] = c + i * c_stride;
+    row_scale[i] = wasm_v128_load32_splat(a_scale + i);
   }
+  const int16_t* a_end = a + kc * MR;
   for (;;) {
     const v128_t bias_lo = wasm_v128_load(w);
     const v128_t bias_hi = wasm_v128_load(w + 16);
@@ -60,20 +57,20 @@ inline void q8_gemm_mx8(size_t mr, size_t nc, size_t kc, const int16_t* a, size_
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = wasm_i32x4_splat(0);
     // Unrolled by 4 pair steps, each in a basic block of its own (see f32_gemm_mx8).
     if (kc != 0) {
-      size_t k = 0;
+      const int16_t* ak = a;
       for (;;) {
-        q8_gemm_step<MR>(acc, a_row, k, w);
+        q8_gemm_step<MR>(acc, ak, w);
         w += 16;
-        if ((k += 2) >= kc) break;
-        q8_gemm_step<MR>(acc, a_row, k, w);
+        if ((ak += 2 * MR) == a_end) break;
+        q8_gemm_step<MR>(acc, ak, w);
         w += 16;
-        if ((k += 2) >= kc) break;
-        q8_gemm_step<MR>(acc, a_row, k, w);
+        if ((ak += 2 * MR) == a_end) break;
+        q8_gemm_step<MR>(acc, ak, w);
         w += 16;
-        if ((k += 2) >= kc) break;
-        q8_gemm_step<MR>(acc, a_row, k, w);
+        if ((ak += 2 * MR) == a_end) break;
+        q8_gemm_step<MR>(acc, ak, w);
         w += 16;
-        if ((k += 2) >= kc) break;
+        if ((ak += 2 * MR) == a_end) break;
       }
     }
     v128_t out[MR][2];

@@ -107,28 +107,26 @@ TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
       for (size_t n : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 64, 67}) {
         const F32Case c = make_f32_case(kernels::kGemmKernelRows, n, k, seed++);
         for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
-          // Each kernel with every row count up to its height (shorter ones alias rows).
-          for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
-            for (Activation act : kActivations) {
-              // Guard columns past n catch stores outside the output.
-              const size_t stride = n + 3;
-              std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
-              f32_kernel(relaxed, tile)(mr, n, k, c.a.data(), k, c.packed.data(), got.data(),
-                                        stride, act);
-              kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(),
-                                        stride, act);
-              for (size_t r = 0; r < mr; ++r) {
-                for (size_t j = 0; j < stride; ++j) {
-                  if (j >= n) {
-                    ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
-                    continue;
-                  }
-                  double magnitude = std::fabs(c.bias[j]);
-                  for (size_t i = 0; i < k; ++i) {
-                    magnitude += std::fabs(double(c.a[r * k + i]) * c.weight[j * k + i]);
-                  }
-                  err.add(got[r * stride + j], want[r * stride + j], magnitude);
+          std::vector<float> tile(mr * k);
+          kernels::pack_f32_gemm_rows(mr, k, c.a.data(), k, tile.data());
+          for (Activation act : kActivations) {
+            // Guard columns past n catch stores outside the output.
+            const size_t stride = n + 3;
+            std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
+            f32_kernel(relaxed, mr)(n, k, tile.data(), c.packed.data(), got.data(), stride, act);
+            kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(), stride,
+                                      act);
+            for (size_t r = 0; r < mr; ++r) {
+              for (size_t j = 0; j < stride; ++j) {
+                if (j >= n) {
+                  ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
+                  continue;
                 }
+                double magnitude = std::fabs(c.bias[j]);
+                for (size_t i = 0; i < k; ++i) {
+                  magnitude += std::fabs(double(c.a[r * k + i]) * c.weight[j * k + i]);
+                }
+                err.add(got[r * stride + j], want[r * stride + j], magnitude);
               }
             }
           }
@@ -170,6 +168,22 @@ TEST(F32Gemm, PackedLayoutIsTheDocumentedOne) {
   }
 }
 
+// An input tile interleaves its rows step by step of k, as kernels.h documents.
+TEST(F32Gemm, InputTileLayoutIsTheDocumentedOne) {
+  for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
+    for (size_t k : {1, 3, 8, 13}) {
+      const size_t stride = k + 2;
+      const std::vector<float> a = random_vector(mr * stride, static_cast<unsigned>(mr * 100 + k));
+      std::vector<float> tile(mr * k + 1, 99.f);
+      kernels::pack_f32_gemm_rows(mr, k, a.data(), stride, tile.data());
+      for (size_t i = 0; i < k; ++i) {
+        for (size_t r = 0; r < mr; ++r) ASSERT_EQ(tile[i * mr + r], a[r * stride + i]);
+      }
+      EXPECT_EQ(tile[mr * k], 99.f) << "write past the tile";
+    }
+  }
+}
+
 TEST(F32Gemm, PackingTransposedMatchesRowMajor) {
   const size_t n = 13, k = 11, stride = 17;
   const std::vector<float> w = random_vector(n * stride, 5);
@@ -194,21 +208,20 @@ TEST(Q16Quantize, SimdMatchesScalarExactly) {
     const int qmax = kernels::q16_max_for_depth(q_len);
     std::vector<int16_t> got(rows * q_len, 99), want(rows * q_len, 99);
     std::vector<float> got_scale(rows), want_scale(rows);
-    kernels::quantize_rows_q16__wasmsimd(rows, k, x.data(), k, qmax, got.data(), q_len,
-                                         got_scale.data());
-    kernels::quantize_rows_q16__scalar(rows, k, x.data(), k, qmax, want.data(), q_len,
-                                       want_scale.data());
+    kernels::quantize_rows_q16__wasmsimd(rows, k, x.data(), k, qmax, got.data(), got_scale.data());
+    kernels::quantize_rows_q16__scalar(rows, k, x.data(), k, qmax, want.data(), want_scale.data());
     EXPECT_EQ(got, want) << "k=" << k;
     EXPECT_EQ(got_scale, want_scale) << "k=" << k;
     EXPECT_EQ(got_scale[1], 0.f);
+    // Row r's value i, where kernels.h documents it: pairs of k interleaved by row.
+    auto at = [&](size_t r, size_t i) { return got[((i / 2) * rows + r) * 2 + i % 2]; };
     for (size_t r = 0; r < rows; ++r) {
       if (k % 2) {
-        EXPECT_EQ(got[r * q_len + k], 0) << "pad lane";
+        EXPECT_EQ(at(r, k), 0) << "pad lane";
       }
       for (size_t i = 0; i < k; ++i) {
-        ASSERT_LE(std::abs(got[r * q_len + i]), qmax);
-        ASSERT_LE(std::fabs(got[r * q_len + i] * got_scale[r] - x[r * k + i]),
-                  0.51f * got_scale[r]);
+        ASSERT_LE(std::abs(at(r, i)), qmax);
+        ASSERT_LE(std::fabs(at(r, i) * got_scale[r] - x[r * k + i]), 0.51f * got_scale[r]);
       }
     }
   }
@@ -225,30 +238,35 @@ TEST(Q8Gemm, EveryTileMatchesScalarOverEdgeGrid) {
       const std::vector<float> bias = random_vector(n, seed++);
       std::vector<int8_t> packed(kernels::q8_gemm_packed_size(n, k));
       kernels::pack_q8_gemm(n, k, w.data(), bias.data(), packed.data());
-      std::vector<int16_t> q(kernels::kGemmKernelRows * q_len);
+      const int qmax = kernels::q16_max_for_depth(q_len);
+      // The reference reads plain rows: each row quantized as a tile of its own.
+      std::vector<int16_t> q_rows(kernels::kGemmKernelRows * q_len);
       std::vector<float> scale(kernels::kGemmKernelRows);
-      kernels::quantize_rows_q16__scalar(kernels::kGemmKernelRows, k, x.data(), k,
-                                         kernels::q16_max_for_depth(q_len), q.data(), q_len,
-                                         scale.data());
+      for (size_t r = 0; r < kernels::kGemmKernelRows; ++r) {
+        kernels::quantize_rows_q16__scalar(1, k, x.data() + r * k, k, qmax,
+                                           q_rows.data() + r * q_len, scale.data() + r);
+      }
       for (size_t mr = 1; mr <= kernels::kGemmKernelRows; ++mr) {
-        for (size_t tile = mr; tile <= kernels::kGemmKernelRows; ++tile) {
-          for (Activation act : kActivations) {
-            const size_t stride = n + 3;
-            std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
-            kernels::q8_gemm_kernel(tile)(mr, n, q_len, q.data(), q_len, scale.data(),
-                                          packed.data(), got.data(), stride, act);
-            kernels::q8_gemm__scalar(mr, n, q_len, q.data(), q_len, scale.data(), packed.data(),
-                                     want.data(), stride, act);
-            for (size_t r = 0; r < mr; ++r) {
-              for (size_t j = 0; j < stride; ++j) {
-                if (j >= n) {
-                  ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
-                  continue;
-                }
-                // Integer sums are exact in both; only the epilogue's activation differs.
-                err.add(got[r * stride + j], want[r * stride + j],
-                        std::fabs(want[r * stride + j]) + 1e-3);
+        std::vector<int16_t> tile(mr * q_len);
+        std::vector<float> tile_scale(mr);
+        kernels::quantize_rows_q16__scalar(mr, k, x.data(), k, qmax, tile.data(),
+                                           tile_scale.data());
+        for (Activation act : kActivations) {
+          const size_t stride = n + 3;
+          std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
+          kernels::q8_gemm_kernel(mr)(n, q_len, tile.data(), tile_scale.data(), packed.data(),
+                                      got.data(), stride, act);
+          kernels::q8_gemm__scalar(mr, n, q_len, q_rows.data(), q_len, scale.data(), packed.data(),
+                                   want.data(), stride, act);
+          for (size_t r = 0; r < mr; ++r) {
+            for (size_t j = 0; j < stride; ++j) {
+              if (j >= n) {
+                ASSERT_EQ(got[r * stride + j], 7.f) << "store past n=" << n;
+                continue;
               }
+              // Integer sums are exact in both; only the epilogue's activation differs.
+              err.add(got[r * stride + j], want[r * stride + j],
+                      std::fabs(want[r * stride + j]) + 1e-3);
             }
           }
         }
@@ -307,7 +325,7 @@ TEST(Q8Gemm, WorstCaseDepthDoesNotOverflow) {
     if (k % 2) q[k] = 0;
     const float scale = 1.f / static_cast<float>(qmax);
     std::vector<float> y(n);
-    kernels::q8_gemm_4x8__wasmsimd(1, n, q_len, q.data(), q_len, &scale, packed.data(), y.data(), n,
+    kernels::q8_gemm_1x8__wasmsimd(n, q_len, q.data(), &scale, packed.data(), y.data(), n,
                                    Activation::none);
     for (float v : y) EXPECT_NEAR(v, static_cast<double>(k), 1e-3 * k) << "k=" << k;
   }
@@ -559,8 +577,8 @@ TEST(Attention, MatchesReferenceCausalAndNot) {
         const auto want = attention_reference(q, k, v, tokens, heads, dim, causal);
         for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
           std::vector<float> got(size, 9.f);
-          multi_head_attention(q.data(), k.data(), v.data(), tokens, heads, dim, causal, got.data(),
-                               p);
+          multi_head_attention(q.data(), 0, tokens, k.data(), v.data(), tokens, heads, dim, causal,
+                               got.data(), p);
           for (size_t i = 0; i < size; ++i) {
             worst = std::max(worst, std::fabs(got[i] - want[i]));
           }
@@ -568,8 +586,8 @@ TEST(Attention, MatchesReferenceCausalAndNot) {
         // Causal row 0 sees only key 0: its output is exactly v's first row.
         if (causal) {
           std::vector<float> got(size);
-          multi_head_attention(q.data(), k.data(), v.data(), tokens, heads, dim, true, got.data(),
-                               nullptr);
+          multi_head_attention(q.data(), 0, tokens, k.data(), v.data(), tokens, heads, dim, true,
+                               got.data(), nullptr);
           for (int d = 0; d < heads * dim; ++d) ASSERT_NEAR(got[d], v[d], 1e-6);
         }
       }
@@ -577,6 +595,33 @@ TEST(Attention, MatchesReferenceCausalAndNot) {
   }
   test::record_figure("kernels", "attention_max_abs_error", worst);
   EXPECT_LT(worst, 2e-5);  // values are in [-1, 1]
+}
+
+// Queries for a run of tokens alone (the last transformer block computes one row) give exactly
+// those rows of the all-queries result, masked or not.
+TEST(Attention, QuerySubsetMatchesThoseRowsOfTheFullResult) {
+  ThreadPool pool(2);
+  const int tokens = 50, heads = 12, dim = 64, width = heads * dim;
+  const size_t size = static_cast<size_t>(tokens) * width;
+  const auto q = random_vector(size, 4, -2.f, 2.f), k = random_vector(size, 5, -2.f, 2.f),
+             v = random_vector(size, 6);
+  for (bool causal : {false, true}) {
+    std::vector<float> all(size);
+    multi_head_attention(q.data(), 0, tokens, k.data(), v.data(), tokens, heads, dim, causal,
+                         all.data(), &pool);
+    for (auto [first, count] : {std::pair<int, int>{0, 1}, {7, 1}, {49, 1}, {10, 5}}) {
+      std::vector<float> got(static_cast<size_t>(count) * width, 9.f);
+      multi_head_attention(q.data() + first * width, first, count, k.data(), v.data(), tokens,
+                           heads, dim, causal, got.data(), &pool);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i], all[first * width + i]) << "causal " << causal << " first " << first;
+      }
+    }
+  }
+  std::vector<float> out(width);
+  EXPECT_THROW(multi_head_attention(q.data(), 50, 1, k.data(), v.data(), tokens, heads, dim, false,
+                                    out.data(), &pool),
+               Error);
 }
 
 // ---- int8 weights, whole model ----
