@@ -106,6 +106,13 @@ export const VIT_B_32 = {
     const patches = (224 / 32) ** 2;
     return 2 * patches * 3 * 32 * 32 * 768 + towerFlops(patches + 1, 768, 3072, 12) + 2 * 768 * 512;
   },
+  // What clip-wasm leaves out: its last block computes the class token's row alone (the only
+  // one the embedding reads), so the other 49 rows skip their query, output projection, MLP and
+  // attention there.
+  imageFlopsSkipped() {
+    const rows = (224 / 32) ** 2;
+    return 2 * rows * (2 * 768 * 768 + 2 * 768 * 3072) + 4 * rows * (rows + 1) * 768;
+  },
   textFlops(tokens) {
     return towerFlops(tokens, 512, 2048, 12) + 2 * 512 * 512;
   },
