@@ -14,8 +14,9 @@
 // values of one step of k lie together (f32: tile[k * MR + i] = a[i, k], pack_f32_gemm_rows;
 // q16: pairs of k, quantize_rows_q16): every input is then a constant offset from one pointer,
 // which V8 folds into the load, where MR row pointers cost an address add per row and step
-// (measured under Node 20, 48x768x768, fused multiply-add: 56-58 vs 52-54 GFLOP/s; q16: 84-86
-// vs 81-82). The *__scalar kernels are the plain references the tests hold the SIMD ones to;
+// (bench/wasm-probe, clip::Linear, 1 thread, the 3072-deep and 3072-wide ViT shapes: fused
+// multiply-add 47-51 vs 44-46 GFLOP/s, multiply-then-add 43-45 vs 40; 768x768 and int8 about
+// unchanged). The *__scalar kernels are the plain references the tests hold the SIMD ones to;
 // they read mr rows `a_stride` apart. Strides are in elements.
 #pragma once
 
