@@ -14,9 +14,10 @@ namespace {
 // Rows split into ceil(rows / kMaxGemmRows) tiles whose sizes differ by at most one, so every
 // tile runs a kernel of its own height (50 rows in 4-row tiles: 11 x 4 + 2 x 3, not 12 x 4 + 2).
 struct RowTiles {
-  size_t count, base, extra;
+  size_t total, count, base, extra;
   explicit RowTiles(size_t rows)
-      : count((rows + kernels::kMaxGemmRows - 1) / kernels::kMaxGemmRows),
+      : total(rows),
+        count((rows + kernels::kMaxGemmRows - 1) / kernels::kMaxGemmRows),
         base(count ? rows / count : 0),
         extra(count ? rows % count : 0) {}
   size_t begin(size_t t) const { return t * base + std::min(t, extra); }
@@ -46,15 +47,15 @@ ThreadPool* pool_for(double macs, ThreadPool* pool) {
 }
 
 // Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
-// whole [rows, out] output of a GEMM of depth k, spread over the pool.
+// whole [rows, out] output of a GEMM of depth k, spread over the pool; the row tiles are the ones
+// the caller packed its input tiles for.
 template <typename Tile>
-void for_each_gemm_tile(size_t rows, size_t out, size_t k, size_t panel_bytes, ThreadPool* pool,
-                        const Tile& tile) {
-  const RowTiles row_tiles(rows);
+void for_each_gemm_tile(const RowTiles& row_tiles, size_t out, size_t k, size_t panel_bytes,
+                        ThreadPool* pool, const Tile& tile) {
   const size_t panels = kernels::gemm_panels(out);
   const size_t per_chunk = chunk_panels(panel_bytes, panels);
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
-  pool = pool_for(static_cast<double>(rows) * out * k, pool);
+  pool = pool_for(static_cast<double>(row_tiles.total) * out * k, pool);
   const size_t group_tasks = kChunksPerGroup * row_tiles.count;
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
     const size_t group = task / group_tasks, in_group_task = task % group_tasks;
@@ -123,7 +124,7 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
     }
     const float* a = tiles.data();
     const size_t panel_floats = kernels::kPanel * (1 + in);
-    for_each_gemm_tile(rows, out, in, panel_floats * sizeof(float), pool,
+    for_each_gemm_tile(row_tiles, out, in, panel_floats * sizeof(float), pool,
                        [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
                          kernels::f32_gemm_kernel(mr)(nc, in, a + r * in,
                                                       packed_f32_.data() + panel * panel_floats,
@@ -146,7 +147,7 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
   const int16_t* a = quantized.data();
   const float* a_scale = row_scale.data();
   const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
-  for_each_gemm_tile(rows, out, in, panel_bytes, pool,
+  for_each_gemm_tile(row_tiles, out, in, panel_bytes, pool,
                      [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
                        kernels::q8_gemm_kernel(mr)(nc, q_len, a + r * q_len, a_scale + r,
                                                    packed_q8_.data() + panel * panel_bytes,
