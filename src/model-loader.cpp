@@ -208,12 +208,15 @@ void ModelLoader::on_header(const SafetensorsHeader& header) {
     fail("config: ", e.what());
   }
   model_ = std::make_shared<Model>(std::move(config), options_);
+  for (const TensorInfo& tensor : header.tensors) {
+    largest_tensor_bytes_ = std::max(largest_tensor_bytes_, tensor.byte_size());
+  }
   plan_components();
   if (options_.memory_limit) check_memory_limit();
 }
 
-void ModelLoader::check_memory_limit() {
-  // A lower bound: q8 keeps matrices at one byte per weight, everything else takes four.
+uint64_t ModelLoader::weight_bytes() const {
+  // q8 keeps matrices at one byte per weight, everything else takes four.
   const bool q8 = options_.format == WeightFormat::q8;
   uint64_t needed = 0;
   for (const auto& [name, shape] : shapes_) {
@@ -221,6 +224,12 @@ void ModelLoader::check_memory_limit() {
     for (int64_t dim : shape) count *= static_cast<uint64_t>(dim);
     needed += count * (q8 && shape.size() == 2 ? 1 : 4);
   }
+  return needed;
+}
+
+void ModelLoader::check_memory_limit() {
+  const bool q8 = options_.format == WeightFormat::q8;
+  const uint64_t needed = weight_bytes();
   if (needed > options_.memory_limit) {
     model_.reset();
     fail("weights: the model needs at least ", needed >> 20, " MB as ", q8 ? "q8" : "f32",

@@ -28,11 +28,18 @@ class ModelLoader {
   // buffer they were read into.
   SafetensorsStream::Window window(size_t preferred) { return stream_.window(preferred); }
   void commit(size_t size) { stream_.commit(size); }
+  // Converts and packs a tensor whose bytes commit() completed (SafetensorsStream::process_ready):
+  // called while the next window is being read, the work overlaps the read.
+  void process_ready() { stream_.process_ready(); }
   // Throws if the stream ended early or tensors are missing (they are listed by name).
   void finish();
   // Null until the safetensors header has been read; then the model, filling up as bytes arrive.
   std::shared_ptr<Model> model() const { return model_; }
   uint64_t bytes_consumed() const { return stream_.bytes_consumed(); }
+  // Bytes the model's weights will take once loaded (known with the header; a lower bound), and
+  // the largest tensor in the file.
+  uint64_t weight_bytes() const;
+  uint64_t largest_tensor_bytes() const { return largest_tensor_bytes_; }
 
  private:
   // Read-only floats of one staged part: a buffer of the loader's own, or a tensor still in the
@@ -76,6 +83,7 @@ class ModelLoader {
   };
   std::map<std::string, PendingQ8> pending_q8_;           // I8 tensors waiting for their scales
   std::map<std::string, std::vector<float>> row_scales_;  // scales waiting for their I8 tensor
+  uint64_t largest_tensor_bytes_ = 0;
   size_t vision_left_ = 0;
   size_t text_left_ = 0;
   bool need_logit_scale_ = false;

@@ -505,14 +505,49 @@ size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
   return take;
 }
 
+// A large tensor's buffer is given back at once rather than kept for reuse: it would sit beside
+// every weight loaded after it (in WebAssembly the heap never shrinks).
+namespace {
+void release_if_large(UninitializedVector<uint8_t>& buffer) {
+  buffer.clear();
+  if (buffer.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(buffer);
+}
+}  // namespace
+
 // Hands out the tensor assembled in pending_ once all its bytes are there.
 void SafetensorsStream::emit_pending_if_complete() {
   if (pending_.size() != header_.tensors[next_tensor_].byte_size()) return;
   emit_tensor(pending_.data());
+  release_if_large(pending_);
+}
+
+// As emit_pending_if_complete, but the complete tensor waits in ready_ for process_ready() (after
+// the one waiting there, if any, is handed out), and pending_ takes ready_'s old buffer for the
+// next tensor.
+void SafetensorsStream::park_pending_if_complete() {
+  if (pending_.size() != header_.tensors[next_tensor_].byte_size()) return;
+  process_ready();
+  ready_.swap(pending_);
   pending_.clear();
-  // A large tensor's buffer is given back at once rather than kept for reuse: it would sit
-  // beside every weight loaded after it (in WebAssembly the heap never shrinks).
-  if (pending_.capacity() > kKeptBufferBytes) UninitializedVector<uint8_t>().swap(pending_);
+  ready_first_ = next_tensor_;
+  advance_past(next_tensor_);
+  ready_end_ = next_tensor_;
+}
+
+void SafetensorsStream::process_ready() {
+  check_usable("process_ready()");
+  if (ready_end_ == ready_first_) return;
+  const size_t first = ready_first_, end = ready_end_;
+  ready_first_ = ready_end_ = 0;
+  try {
+    for (size_t i = first; i < end; ++i) {
+      if (on_tensor_) on_tensor_(header_.tensors[i], i == first ? ready_.data() : kEmpty);
+    }
+  } catch (...) {
+    stage_ = Stage::kFailed;
+    throw;
+  }
+  release_if_large(ready_);
 }
 
 SafetensorsStream::Window SafetensorsStream::window(size_t preferred) {
@@ -599,7 +634,7 @@ void SafetensorsStream::commit(size_t size) {
     } else {
       pending_.resize(window_begin_ + size);
       consumed_ += size;
-      emit_pending_if_complete();
+      park_pending_if_complete();
     }
   } catch (...) {
     stage_ = Stage::kFailed;
@@ -623,14 +658,20 @@ void SafetensorsStream::append_pending(const uint8_t* bytes, size_t take, uint64
 // since those need no input.
 void SafetensorsStream::emit_tensor(const uint8_t* data) {
   const std::vector<TensorInfo>& tensors = header_.tensors;
-  if (data != nullptr) {
-    if (on_tensor_) on_tensor_(tensors[next_tensor_], data);
-    ++next_tensor_;
+  const size_t first = next_tensor_;
+  if (data != nullptr && on_tensor_) on_tensor_(tensors[first], data);
+  advance_past(data != nullptr ? first : tensors.size());
+  for (size_t i = data != nullptr ? first + 1 : first; i < next_tensor_; ++i) {
+    if (on_tensor_) on_tensor_(tensors[i], kEmpty);
   }
-  while (next_tensor_ < tensors.size() && tensors[next_tensor_].byte_size() == 0) {
-    if (on_tensor_) on_tensor_(tensors[next_tensor_], kEmpty);
-    ++next_tensor_;
-  }
+}
+
+// Moves next_tensor_ past `tensor` (unless it is tensors.size(): none) and the zero-byte tensors
+// after it; the stream is done when none are left.
+void SafetensorsStream::advance_past(size_t tensor) {
+  const std::vector<TensorInfo>& tensors = header_.tensors;
+  if (tensor < tensors.size()) next_tensor_ = tensor + 1;
+  while (next_tensor_ < tensors.size() && tensors[next_tensor_].byte_size() == 0) ++next_tensor_;
   if (next_tensor_ == tensors.size()) {
     stage_ = Stage::kDone;
     UninitializedVector<uint8_t>().swap(pending_);
@@ -640,6 +681,7 @@ void SafetensorsStream::emit_tensor(const uint8_t* data) {
 void SafetensorsStream::finish() {
   if (stage_ == Stage::kFailed) fail(kPrefix, "finish() on a stream that already failed");
   if (stage_ == Stage::kFinished) return;
+  process_ready();
   try {
     switch (stage_) {
       case Stage::kLength:
@@ -682,6 +724,7 @@ void read_safetensors_file(const std::string& path,
       const SafetensorsStream::Window window = stream.window(1 << 20);
       in.read(reinterpret_cast<char*>(window.data), static_cast<std::streamsize>(window.size));
       stream.commit(static_cast<size_t>(in.gcount()));
+      stream.process_ready();  // nothing to overlap here: tensors come in file order
     }
     if (in.bad()) fail("read error");
     stream.finish();

@@ -110,6 +110,14 @@ class SafetensorsStream {
   };
   Window window(size_t preferred);
   void commit(size_t size);
+  // A tensor of kDirectBytes or more that commit() completes is handed to on_tensor later: by
+  // process_ready(), by the commit() that completes the next such tensor, or by finish(). Smaller
+  // tensors read meanwhile are handed out first, so through windows the order of the file holds
+  // among the large tensors and among the others, not between the two. A caller whose reads run
+  // on another thread calls process_ready() after starting a large read and before committing
+  // it, so that the work on_tensor does (converting, packing) overlaps the read. The stream then
+  // holds at most two tensors' buffers.
+  void process_ready();
 
   // Optional, for window() input: where a large tensor's bytes should go. A callback that returns
   // a buffer of byte_size() bytes has the tensor read there, in place (on_tensor then gets that
@@ -119,8 +127,9 @@ class SafetensorsStream {
 
   void finish();
   uint64_t bytes_consumed() const { return consumed_; }
-  // Bytes reserved for partial data; lets tests check the one-tensor bound.
-  size_t buffer_capacity() const { return pending_.capacity(); }
+  // Bytes reserved for partial and ready tensors; lets tests check the bound (one tensor when
+  // fed, two through windows).
+  size_t buffer_capacity() const { return pending_.capacity() + ready_.capacity(); }
 
  private:
   enum class Stage { kLength, kJson, kTensors, kDone, kFinished, kFailed };
@@ -149,10 +158,16 @@ class SafetensorsStream {
   size_t direct_window(uint64_t need, size_t preferred);
   void take_placed(size_t size);
   void emit_pending_if_complete();
+  void park_pending_if_complete();
+  void advance_past(size_t tensor);
   uint64_t bytes_to_next_direct_tensor() const;
 
   UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks
   UninitializedVector<uint8_t> scratch_;  // window() for the header and small tensors
+  // A complete tensor that commit() left for process_ready(): tensors [ready_first_, ready_end_)
+  // are handed out then, the first from ready_, the rest being zero-byte tensors after it.
+  UninitializedVector<uint8_t> ready_;
+  size_t ready_first_ = 0, ready_end_ = 0;
   WindowKind window_kind_ = WindowKind::kNone;
   size_t window_begin_ = 0;  // kTensor: where in pending_ the window starts
   size_t window_size_ = 0;

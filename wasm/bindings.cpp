@@ -34,6 +34,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
       .smart_ptr<std::shared_ptr<LoaderHandle>>("Loader")
       .class_function("create", &LoaderHandle::create)
       .function("window", &LoaderHandle::window)
+      .function("processReady", &LoaderHandle::process_ready)
       .function("commit", &LoaderHandle::commit)
       .function("finish", &LoaderHandle::finish)
       .function("model", &LoaderHandle::model)

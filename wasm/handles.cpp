@@ -2,6 +2,7 @@
 
 #include <emscripten/heap.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <exception>
 #include <new>
@@ -221,11 +222,31 @@ val LoaderHandle::window(size_t preferred) {
   });
 }
 
+val LoaderHandle::process_ready() {
+  return js_result([&] {
+    loader_.process_ready();
+    return val::undefined();
+  });
+}
+
 val LoaderHandle::commit(size_t size) {
   return js_result([&] {
     loader_.commit(size);
+    if (!heap_reserved_ && loader_.model()) reserve_heap();
     return val::undefined();
   });
+}
+
+// Once the header is in, the heap grows at once to what the weights will take (plus the two
+// tensor buffers of the stream and some slack), instead of 16 MB at a time as they arrive: the
+// memory then stays put while a window is read on another thread, and windows stay attached.
+void LoaderHandle::reserve_heap() {
+  heap_reserved_ = true;
+  const uint64_t wanted = reinterpret_cast<uintptr_t>(sbrk(0)) + loader_.weight_bytes() +
+                          2 * loader_.largest_tensor_bytes() + (8u << 20);
+  if (wanted > emscripten_get_heap_size() && wanted <= emscripten_get_heap_max()) {
+    emscripten_resize_heap(static_cast<size_t>(wanted));  // on failure, growth as usual
+  }
 }
 
 val LoaderHandle::finish() {

@@ -86,16 +86,23 @@ class LoaderHandle {
                     const std::string& preprocessor_json, double file_size);
 
   // -> Uint8Array | Error: where the next bytes of the file go (ModelLoader::window), at most
-  // `preferred` unless a large tensor is read whole. Valid until commit() or the next call into
-  // the module: fill it synchronously.
+  // `preferred` unless a large tensor is read whole. Its bytes stay reserved until commit(); the
+  // view itself is detached if the memory grows (a later call may grow it, and a non-shared
+  // memory's old views are then empty).
   val window(size_t preferred);
+  // undefined | Error: converts and packs a tensor the last commit() completed; called while the
+  // next window is being read (on another thread), the two overlap.
+  val process_ready();
   val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error
   val model() const;        // ModelHandle once the header is read, else null
   double bytes_consumed() const { return static_cast<double>(loader_.bytes_consumed()); }
 
  private:
+  void reserve_heap();
+
   ModelLoader loader_;
+  bool heap_reserved_ = false;
 };
 
 // {heapBytes, usedBytes}: the size of wasm memory and the bytes malloc has handed out, so tests

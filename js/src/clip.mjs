@@ -354,12 +354,16 @@ async function openWeights(files, names) {
 }
 
 const WINDOW_BYTES = 4 << 20; // most bytes the loader's scratch window takes at once
-const YIELD_BYTES = 16 << 20; // synchronous file reads give the event loop a turn this often
+const PROGRESS_BYTES = 16 << 20; // progress of a local file is reported this often
+// The last large tensor is packed while a window at least this large is read: reads of the small
+// tensors (biases, norms) between two large ones are too short to hide it.
+const OVERLAP_BYTES = 1 << 20;
 
 // Feeds the weights to the loader through its windows in wasm memory: a local file is read
 // straight into them, a network or Blob stream is copied there once. The loader converts and
-// packs every tensor as soon as its bytes are in (large tensors straight from their window).
-async function streamWeights(loader, { file, name }, progress, signal, onChunk) {
+// packs every tensor as soon as its bytes are in (large tensors straight from their window), a
+// local file's while the next window is read. `heap()` is the module's memory as it is now.
+async function streamWeights(loader, heap, { file, name }, progress, signal, onChunk) {
   progress.emit({ status: 'initiate', file: name });
   progress.emit({ status: 'download', file: name });
   const total = file.size;
@@ -378,6 +382,7 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
       check(loader.commit(n), name);
       at += n;
     }
+    check(loader.processReady(), name);
   };
   // A source that breaks off (a dropped connection) names the file and how far it got; an
   // aborted signal keeps its own reason.
@@ -398,19 +403,23 @@ async function streamWeights(loader, { file, name }, progress, signal, onChunk) 
       for (;;) {
         signal?.throwIfAborted();
         const window = check(loader.window(WINDOW_BYTES), name);
-        let n;
-        try {
-          n = file.readInto(window);
-        } catch (error) {
-          throw readFailed(error, loaded + unreported);
+        const { byteOffset, length } = window;
+        const reading = file.readInto(window);
+        const processed = length >= OVERLAP_BYTES ? loader.processReady() : undefined;
+        let n = await reading.catch((error) => error); // settled first: it writes into the memory
+        check(processed, name);
+        if (n instanceof Error) throw readFailed(n, loaded + unreported);
+        if (window.length !== length) {
+          // The memory grew during the read (the loader reserves it to avoid that) and the window's
+          // view was detached: read the same bytes again through a view of the grown memory.
+          n = file.readAgainSync(new Uint8Array(heap().buffer, byteOffset, length));
         }
         check(loader.commit(n), name);
         if (n === 0) break;
         unreported += n;
-        if (unreported >= YIELD_BYTES) {
+        if (unreported >= PROGRESS_BYTES) {
           advance(unreported);
           unreported = 0;
-          await new Promise((resolve) => setImmediate(resolve)); // readInto exists in Node only
         }
       }
       if (unreported) advance(unreported);
@@ -482,7 +491,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       if (hasVision && visionReady) imageReady();
     };
     const streaming = (async () => {
-      await streamWeights(loader, weights, progress, streamSignal, waitFor === 'image' ? watchImageTower : null);
+      await streamWeights(loader, () => module.HEAPU8, weights, progress, streamSignal, waitFor === 'image' ? watchImageTower : null);
       await files.settled(); // downloads are in the cache before the load completes
       model ??= loader.model();
       if (!model) throw new Error('load: the weights file had no header');

@@ -1,7 +1,7 @@
 // Where model files come from: a base URL (Hugging Face hub layout), a local directory (Node),
 // or files in memory. Each source answers read(name) (whole small files, null when absent) and
 // open(name) (the weights, null when absent): {size, cancel()} and either chunks() (the file as
-// an iterable of Uint8Array pieces) or readInto(view) (a local file, read synchronously).
+// an iterable of Uint8Array pieces) or readInto(view) (a local file, read into memory given).
 
 import { cachedFetch, isNode } from './cache.mjs';
 
@@ -107,28 +107,49 @@ class DirectorySource {
   }
 }
 
-// A local file (Node), read synchronously straight into the loader's windows in wasm memory: no
-// JS buffer, no copy. Synchronous because a window is only valid until the next call into the
-// module (an asynchronous read into a reused buffer plus a copy measured 20-40% slower).
+// A local file (Node), read straight into the loader's windows in wasm memory: no JS buffer, no
+// copy. readInto(view) reads on Node's I/O threads, so that the loader packs the last tensor
+// meanwhile; readAgainSync(view) reads the last range again (into a fresh view of the same memory,
+// when the old view was detached by the memory growing during the read). cancel() closes the file
+// once a read in flight is done: that read writes into the module's memory.
 async function openLocalFile(path) {
   const fs = await import('node:fs');
   let fd = fs.openSync(path, 'r');
   const { size } = fs.fstatSync(fd);
   let position = 0;
+  let last = { position: 0, length: 0 };
+  let reading = false;
+  let cancelled = false;
   const close = () => {
     if (fd !== null) fs.closeSync(fd);
     fd = null;
   };
   return {
     size,
-    readInto(view) {
+    async readInto(view) {
       if (fd === null) return 0;
-      const n = fs.readSync(fd, view, 0, view.length, position);
-      position += n;
-      if (n === 0) close();
-      return n;
+      reading = true;
+      try {
+        const n = await new Promise((resolve, reject) => {
+          fs.read(fd, view, 0, view.length, position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+        });
+        last = { position, length: n };
+        position += n;
+        if (n === 0) close();
+        return n;
+      } finally {
+        reading = false;
+        if (cancelled) close();
+      }
     },
-    cancel: close,
+    readAgainSync(view) {
+      if (fd === null && last.length > 0) throw new Error('the file was closed');
+      return last.length === 0 ? 0 : fs.readSync(fd, view, 0, last.length, last.position);
+    },
+    cancel() {
+      cancelled = true;
+      if (!reading) close();
+    },
   };
 }
 

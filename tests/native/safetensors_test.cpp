@@ -116,13 +116,23 @@ Received read_chunked(const std::string& file, const std::vector<size_t>& chunks
 }
 
 // Reads `file` through window()/commit(), as a file read straight into memory does: each window
-// of at most `preferred` bytes is filled by "reads" of at most `max_read` bytes. `direct` counts
-// the tensors handed out from inside the window they were read into (no copy).
+// of at most `preferred` bytes is filled by "reads" of at most `max_read` bytes. Every other
+// window, process_ready() runs between the read and the commit, as it does for a reader whose
+// reads overlap the processing (it must leave the window's bytes alone); otherwise a later
+// commit() or finish() hands out the ready tensor. Large tensors may then come after smaller ones
+// that follow them: the order of the file is checked within each kind, and the tensors are
+// returned in file order. `direct` counts the tensors handed out from inside a window they were
+// read into (no copy).
 Received read_windowed(const std::string& file, size_t preferred, size_t max_read,
                        uint64_t file_size = 0, size_t* direct = nullptr,
                        const SafetensorsLimits& limits = {}) {
   Received r;
-  SafetensorsStream::Window last{nullptr, 0};
+  struct Filled {
+    const uint8_t* data;
+    size_t size;
+    size_t file_pos;
+  };
+  std::vector<Filled> filled;  // every committed window, with where its bytes are in the file
   SafetensorsStream stream(
       [&](const SafetensorsHeader& h) {
         r.header = h;
@@ -131,24 +141,47 @@ Received read_windowed(const std::string& file, size_t preferred, size_t max_rea
       [&](const TensorInfo& info, const uint8_t* data) {
         r.tensors.push_back(info);
         r.data.emplace_back(reinterpret_cast<const char*>(data), info.byte_size());
-        if (direct && info.byte_size() >= SafetensorsStream::kDirectBytes && data <= last.data &&
-            last.data + last.size <= data + info.byte_size()) {
+        // In place: the tensor's last bytes were read where the data handed out has them.
+        const uint64_t end = r.header.header_size + info.end;
+        const bool read_in_place = std::any_of(filled.begin(), filled.end(), [&](const Filled& w) {
+          return w.size > 0 && w.file_pos + w.size == end &&
+                 w.data + w.size == data + info.byte_size();
+        });
+        if (direct && info.byte_size() >= SafetensorsStream::kDirectBytes && read_in_place) {
           ++*direct;
         }
       },
       file_size, limits);
   size_t pos = 0;
-  while (pos < file.size()) {
-    last = stream.window(preferred);
-    EXPECT_GT(last.size, 0u);
-    size_t n = std::min({last.size, max_read, file.size() - pos});
-    std::memcpy(last.data, file.data() + pos, n);
+  for (size_t i = 0; pos < file.size(); ++i) {
+    SafetensorsStream::Window window = stream.window(preferred);
+    EXPECT_GT(window.size, 0u);
+    size_t n = std::min({window.size, max_read, file.size() - pos});
+    std::memcpy(window.data, file.data() + pos, n);
+    if (i % 2 == 1) stream.process_ready();
     stream.commit(n);
+    filled.push_back({window.data, n, pos});
     pos += n;
   }
   stream.finish();
   EXPECT_EQ(stream.bytes_consumed(), file.size());
-  return r;
+  uint64_t last_end[2] = {0, 0};  // per kind: small, large
+  std::vector<size_t> order(r.tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const TensorInfo& t = r.tensors[i];
+    uint64_t& end = last_end[t.byte_size() >= SafetensorsStream::kDirectBytes];
+    EXPECT_LE(end, t.begin) << "'" << t.name << "' out of order among tensors of its kind";
+    end = t.end;
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return r.tensors[a].begin < r.tensors[b].begin; });
+  Received sorted = r;
+  for (size_t i = 0; i < order.size(); ++i) {
+    sorted.tensors[i] = r.tensors[order[i]];
+    sorted.data[i] = r.data[order[i]];
+  }
+  return sorted;
 }
 
 Received read_whole(const std::string& file, uint64_t file_size = 0) {
@@ -378,6 +411,84 @@ TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
   }
   stream.finish();
   EXPECT_EQ(stream.bytes_consumed(), file.size());
+}
+
+TEST(Safetensors, CommittedLargeTensorWaitsForProcessReady) {
+  const size_t large = SafetensorsStream::kDirectBytes;
+  const std::string file =
+      write_file({{"a", "U8", {static_cast<int64_t>(large)}, std::string(large, 'a')},
+                  {"z", "F32", {0}, ""},
+                  {"b", "U8", {2}, "bb"},
+                  {"c", "U8", {static_cast<int64_t>(large)}, std::string(large, 'c')},
+                  {"d", "U8", {2}, "dd"},
+                  {"e", "U8", {static_cast<int64_t>(large)}, std::string(large, 'e')}});
+  std::vector<std::string> seen;
+  SafetensorsStream stream(
+      nullptr,
+      [&](const TensorInfo& info, const uint8_t* data) {
+        const size_t shown = static_cast<size_t>(std::min<uint64_t>(info.byte_size(), 2));
+        seen.push_back(info.name + ":" + std::string(reinterpret_cast<const char*>(data), shown));
+      },
+      file.size());
+  size_t pos = 0;
+  auto read_window = [&] {
+    SafetensorsStream::Window w = stream.window(1 << 20);
+    const size_t n = std::min(w.size, file.size() - pos);
+    std::memcpy(w.data, file.data() + pos, n);
+    pos += n;
+    return n;
+  };
+  stream.commit(read_window());  // the header's length
+  stream.commit(read_window());  // the header
+  stream.process_ready();        // nothing is ready: no effect
+  stream.commit(read_window());  // all of "a": it waits, and so does the zero-byte "z" after it
+  EXPECT_TRUE(seen.empty());
+  stream.commit(read_window());  // "b" is handed out at once
+  EXPECT_EQ(seen, (std::vector<std::string>{"b:bb"}));
+  const size_t n = read_window();  // "c", read while "a" is processed
+  stream.process_ready();
+  EXPECT_EQ(seen, (std::vector<std::string>{"b:bb", "a:aa", "z:"}));
+  stream.commit(n);
+  stream.commit(read_window());  // "d"
+  stream.commit(read_window());  // all of "e": "c" is handed out first
+  EXPECT_EQ(seen, (std::vector<std::string>{"b:bb", "a:aa", "z:", "d:dd", "c:cc"}));
+  stream.finish();
+  EXPECT_EQ(seen.back(), "e:ee");
+  EXPECT_EQ(seen.size(), 6u);
+}
+
+TEST(Safetensors, FailureWhileProcessingAReadyTensorFailsTheStream) {
+  const size_t large = SafetensorsStream::kDirectBytes;
+  const std::string file =
+      write_file({{"a", "U8", {static_cast<int64_t>(large)}, std::string(large, 'a')},
+                  {"b", "U8", {2}, "bb"}});
+  SafetensorsStream stream(
+      nullptr,
+      [](const TensorInfo& info, const uint8_t*) { fail("tensor '", info.name, "' refused"); },
+      file.size());
+  size_t pos = 0;
+  for (int i = 0; i < 3; ++i) {  // the header's length, the header, "a"
+    SafetensorsStream::Window w = stream.window(1 << 20);
+    const size_t n = std::min(w.size, file.size() - pos);
+    std::memcpy(w.data, file.data() + pos, n);
+    stream.commit(n);
+    pos += n;
+  }
+  auto error_of_call = [](auto call) -> std::string {
+    try {
+      call();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  stream.window(1 << 20);
+  const std::string refused = error_of_call([&] { stream.process_ready(); });
+  EXPECT_NE(refused.find("tensor 'a' refused"), std::string::npos) << refused;
+  for (const std::string& again :
+       {error_of_call([&] { stream.commit(2); }), error_of_call([&] { stream.process_ready(); })}) {
+    EXPECT_NE(again.find("on a stream that already failed"), std::string::npos) << again;
+  }
 }
 
 TEST(Safetensors, PlacedTensorsAreReadIntoTheCallersBuffer) {
