@@ -16,6 +16,11 @@ struct ModelLoader::Component {
   std::vector<std::string> parts;  // canonical (Hugging Face) tensor names
   Tower tower;
   std::function<void(const std::vector<FloatSpan>&)> install;
+  // An f32 linear layer may have its weight (parts[0]) read straight into the buffer of
+  // in_place_floats floats it is then packed in (place_tensor); install_in_place installs it
+  // from that buffer.
+  size_t in_place_floats = 0;
+  std::function<void(UninitializedVector<float>, const std::vector<FloatSpan>&)> install_in_place;
 };
 
 namespace {
@@ -113,6 +118,12 @@ std::string shape_string(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
+size_t element_count(const std::vector<int64_t>& shape) {
+  size_t count = 1;
+  for (int64_t dim : shape) count *= static_cast<size_t>(dim);
+  return count;
+}
+
 // The shape the stored tensor must have, for the canonical shape it maps to.
 std::vector<int64_t> stored_shape(std::vector<int64_t> canonical, Transform transform) {
   switch (transform) {
@@ -166,6 +177,7 @@ ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
     : options_(options),
       config_json_(std::move(config_json)),
       preprocessor_json_(std::move(preprocessor_json)),
+      file_size_(file_size),
       stream_([this](const SafetensorsHeader& h) { on_header(h); },
               [this](const TensorInfo& info, const uint8_t* data) { on_tensor(info, data); },
               file_size) {
@@ -174,20 +186,50 @@ ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
 
 ModelLoader::~ModelLoader() = default;
 
-// The token embedding, the largest tensor (~100 MB in f32), is read straight into its table when
-// the table keeps the file's f32 values: no second buffer of that size, no copy.
+// Large F32 tensors are read straight into their final memory where that memory holds them as
+// the file does: the token embedding into its table when the table keeps f32 values, and the
+// weight of an f32 linear layer into the buffer it is then packed in. No second buffer of their
+// size, and the first touch of that memory happens in the read.
 uint8_t* ModelLoader::place_tensor(const TensorInfo& info) {
-  if (!model_ || options_.format != WeightFormat::f32 || info.dtype != DType::F32) return nullptr;
+  const auto already = placed_at_.find(info.name);  // by place_all()
+  if (already != placed_at_.end()) return already->second;
+  if (!model_ || info.dtype != DType::F32) return nullptr;
   const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
-  const auto expected = shapes_.find(kTokenEmbedding);
-  if (targets.size() != 1 || targets[0].name != kTokenEmbedding || expected == shapes_.end() ||
-      info.shape != expected->second || received_.count(kTokenEmbedding)) {
+  if (targets.size() != 1 || targets[0].transform != Transform::copy) return nullptr;
+  const std::string& name = targets[0].name;
+  const auto expected = shapes_.find(name);
+  if (expected == shapes_.end() || info.shape != expected->second || received_.count(name)) {
     return nullptr;  // anything unusual takes the checked path in on_weights
   }
-  EmbeddingTable& table = model_->text_.token_embedding;
-  table = EmbeddingTable::uninitialized_f32(static_cast<int>(info.shape[0]),
-                                            static_cast<int>(info.shape[1]));
-  return reinterpret_cast<uint8_t*>(table.f32_data());
+  if (name == kTokenEmbedding) {
+    if (options_.format != WeightFormat::f32) return nullptr;
+    EmbeddingTable& table = model_->text_.token_embedding;
+    table = EmbeddingTable::uninitialized_f32(static_cast<int>(info.shape[0]),
+                                              static_cast<int>(info.shape[1]));
+    return placed_at_[info.name] = reinterpret_cast<uint8_t*>(table.f32_data());
+  }
+  const Component& component = components_[component_of_.at(name)];
+  if (component.in_place_floats == 0 || component.parts[0] != name || placed_.count(name)) {
+    return nullptr;
+  }
+  UninitializedVector<float>& buffer = placed_[name];
+  buffer.resize(component.in_place_floats);
+  return placed_at_[info.name] = reinterpret_cast<uint8_t*>(buffer.data());
+}
+
+std::vector<ModelLoader::Placement> ModelLoader::place_all() {
+  std::vector<Placement> placements;
+  if (!model_ || file_size_ == 0) return placements;  // window() places only with a known size
+  for (const TensorInfo& tensor : header_.tensors) {
+    if (tensor.byte_size() < SafetensorsStream::kDirectBytes || placed_at_.count(tensor.name)) {
+      continue;
+    }
+    if (uint8_t* data = place_tensor(tensor)) {
+      placements.push_back({header_.header_size + tensor.begin, tensor.byte_size(), data});
+      placed_bytes_ += tensor.byte_size();
+    }
+  }
+  return placements;
 }
 
 void ModelLoader::feed(const uint8_t* bytes, size_t size) {
@@ -208,9 +250,7 @@ void ModelLoader::on_header(const SafetensorsHeader& header) {
     fail("config: ", e.what());
   }
   model_ = std::make_shared<Model>(std::move(config), options_);
-  for (const TensorInfo& tensor : header.tensors) {
-    largest_tensor_bytes_ = std::max(largest_tensor_bytes_, tensor.byte_size());
-  }
+  header_ = header;
   plan_components();
   if (options_.memory_limit) check_memory_limit();
 }
@@ -220,9 +260,7 @@ uint64_t ModelLoader::weight_bytes() const {
   const bool q8 = options_.format == WeightFormat::q8;
   uint64_t needed = 0;
   for (const auto& [name, shape] : shapes_) {
-    uint64_t count = 1;
-    for (int64_t dim : shape) count *= static_cast<uint64_t>(dim);
-    needed += count * (q8 && shape.size() == 2 ? 1 : 4);
+    needed += uint64_t{element_count(shape)} * (q8 && shape.size() == 2 ? 1 : 4);
   }
   return needed;
 }
@@ -241,7 +279,7 @@ void ModelLoader::plan_components() {
   const ModelConfig& config = model_->config_;
   auto add = [&](Tower tower, std::vector<std::pair<std::string, std::vector<int64_t>>> parts,
                  std::function<void(const std::vector<FloatSpan>&)> install) {
-    Component component{{}, tower, std::move(install)};
+    Component component{{}, tower, std::move(install), 0, {}};
     for (auto& [name, shape] : parts) {
       component_of_[name] = components_.size();
       shapes_[name] = shape;
@@ -265,16 +303,30 @@ void ModelLoader::plan_components() {
       target->eps = eps;
     });
   };
+  // A linear layer from `weight_name` ([out, in], or a shape that flattens to it) and an optional
+  // bias; in f32, the weight may be read into the memory it is packed in.
+  auto add_linear_parts = [&](Tower tower,
+                              std::vector<std::pair<std::string, std::vector<int64_t>>> parts,
+                              int out, int in, WeightFormat fmt, ThreadPool* pool, Linear* target) {
+    add(tower, std::move(parts), [target, out, in, fmt, pool](auto& data) {
+      *target =
+          Linear(data[0].data(), data.size() > 1 ? data[1].data() : nullptr, out, in, fmt, pool);
+    });
+    if (fmt != WeightFormat::f32) return;
+    Component& component = components_.back();
+    component.in_place_floats = Linear::in_place_floats(out, in);
+    component.install_in_place = [target, out, in, pool](UninitializedVector<float> buffer,
+                                                         const std::vector<FloatSpan>& data) {
+      *target = Linear::pack_rows_in_place(
+          std::move(buffer), data.size() > 1 ? data[1].data() : nullptr, out, in, pool);
+    };
+  };
   auto add_linear = [&](Tower tower, const std::string& prefix, int out, int in, bool bias,
                         WeightFormat fmt, Linear* target) {
     std::vector<std::pair<std::string, std::vector<int64_t>>> parts = {
         {prefix + "weight", {out, in}}};
     if (bias) parts.push_back({prefix + "bias", {out}});
-    ThreadPool* pool = model_->pool_.get();
-    add(tower, parts, [target, out, in, fmt, pool](auto& data) {
-      *target =
-          Linear(data[0].data(), data.size() > 1 ? data[1].data() : nullptr, out, in, fmt, pool);
-    });
+    add_linear_parts(tower, std::move(parts), out, in, fmt, model_->pool_.get(), target);
   };
   auto add_blocks = [&](Tower tower, const std::string& prefix, const TransformerConfig& t,
                         std::vector<TransformerBlock>& blocks) {
@@ -300,9 +352,8 @@ void ModelLoader::plan_components() {
     const int w = v.transformer.width, p = v.patch_size;
     VisionWeights& vw = model_->vision_;
     const std::string e = "vision_model.embeddings.";
-    add(Tower::vision, {{e + "patch_embedding.weight", {w, 3, p, p}}}, [&vw, w, p](auto& data) {
-      vw.patch_embedding = Linear(data[0].data(), nullptr, w, 3 * p * p, WeightFormat::f32);
-    });
+    add_linear_parts(Tower::vision, {{e + "patch_embedding.weight", {w, 3, p, p}}}, w, 3 * p * p,
+                     WeightFormat::f32, nullptr, &vw.patch_embedding);
     add_vector(Tower::vision, e + "class_embedding", {w}, &vw.class_embedding);
     add_vector(Tower::vision, e + "position_embedding.weight", {v.tokens(), w}, &vw.positions);
     add_norm(Tower::vision, "vision_model.pre_layrnorm.", w, v.transformer.ln_eps, &vw.ln_pre);
@@ -404,6 +455,7 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
     const int rows = static_cast<int>(shape[0]), dim = static_cast<int>(shape[1]);
     EmbeddingTable& table = model_->text_.token_embedding;
     if (data == reinterpret_cast<const uint8_t*>(table.f32_data())) {  // read in place
+      ++read_in_place_;
       stage(kTokenEmbedding, {}, {});
       return;
     }
@@ -415,6 +467,15 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
   }
 
   const size_t count = static_cast<size_t>(info.element_count());
+  const auto placed = placed_.find(targets[0].name);
+  if (placed != placed_.end()) {
+    if (data == reinterpret_cast<const uint8_t*>(placed->second.data())) {  // read in place
+      ++read_in_place_;
+      stage(targets[0].name, {}, FloatSpan{placed->second.data(), count});
+      return;
+    }
+    placed_.erase(placed);  // fed elsewhere: the checked path below
+  }
   // An F32 tensor that needs no rearranging is installed (packed) straight from the bytes the
   // stream read it into, when it is the last part of its component: no converted copy.
   if (!row_scales && info.dtype == DType::F32 && targets.size() == 1 &&
@@ -451,16 +512,32 @@ void ModelLoader::stage(const std::string& name, UninitializedVector<float> valu
   }
   if (!view.ptr) view = {values.data(), values.size()};
   if (!complete) {
-    // `view` may point into the stream's buffer, valid during this call only: keep a copy.
-    if (values.empty() && view.count != 0) values.assign(view.begin(), view.end());
+    // `view` may point into the stream's buffer, valid during this call only: keep a copy
+    // (unless it is a placed buffer, which stays).
+    if (values.empty() && view.count != 0 && !placed_.count(name)) {
+      values.assign(view.begin(), view.end());
+    }
     staged_[name] = std::move(values);
     return;
   }
   std::vector<FloatSpan> parts;
   for (const std::string& part : component.parts) {
-    parts.push_back(part == name ? view : FloatSpan{staged_[part].data(), staged_[part].size()});
+    const auto placed = placed_.find(part);
+    if (part == name) {
+      parts.push_back(view);
+    } else if (placed != placed_.end()) {
+      parts.push_back({placed->second.data(), element_count(shapes_.at(part))});
+    } else {
+      parts.push_back({staged_[part].data(), staged_[part].size()});
+    }
   }
-  component.install(parts);
+  const auto placed = placed_.find(component.parts[0]);
+  if (placed != placed_.end()) {
+    component.install_in_place(std::move(placed->second), parts);
+    placed_.erase(placed);
+  } else {
+    component.install(parts);
+  }
   for (const std::string& part : component.parts) staged_.erase(part);
   if (component.tower == Tower::vision && --vision_left_ == 0) model_->vision_ready_ = true;
   if (component.tower == Tower::text && --text_left_ == 0) model_->text_ready_ = true;

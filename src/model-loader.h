@@ -36,10 +36,22 @@ class ModelLoader {
   // Null until the safetensors header has been read; then the model, filling up as bytes arrive.
   std::shared_ptr<Model> model() const { return model_; }
   uint64_t bytes_consumed() const { return stream_.bytes_consumed(); }
-  // Bytes the model's weights will take once loaded (known with the header; a lower bound), and
-  // the largest tensor in the file.
+  // Bytes the model's weights will take once loaded (known with the header; a lower bound).
   uint64_t weight_bytes() const;
-  uint64_t largest_tensor_bytes() const { return largest_tensor_bytes_; }
+  // How many tensors were read straight into their final memory (place_tensor); for tests.
+  size_t tensors_read_in_place() const { return read_in_place_; }
+
+  // Once the header is in (and with the file size known): allocates now the final memory of every
+  // tensor that window() would have read in place, and lists where each one's bytes are in the
+  // file. A caller may read them there ahead of the stream, several at once; window() then hands
+  // out the same memory for each, which the caller commits without reading it again.
+  struct Placement {
+    uint64_t file_offset;
+    uint64_t size;
+    uint8_t* data;
+  };
+  std::vector<Placement> place_all();
+  uint64_t placed_bytes() const { return placed_bytes_; }  // memory place_all() allocated
 
  private:
   // Read-only floats of one staged part: a buffer of the loader's own, or a tensor still in the
@@ -68,6 +80,7 @@ class ModelLoader {
   ModelOptions options_;
   std::string config_json_;
   std::string preprocessor_json_;
+  uint64_t file_size_ = 0;
   SafetensorsStream stream_;
   NamingScheme scheme_ = NamingScheme::hugging_face;
   std::shared_ptr<Model> model_;
@@ -76,6 +89,8 @@ class ModelLoader {
   std::map<std::string, std::vector<int64_t>> shapes_;  // canonical tensor name -> expected shape
   std::map<std::string, UninitializedVector<float>>
       staged_;  // parts waiting for the rest of their group
+  // Linear weights read into the buffer they are packed in (place_tensor), until installed.
+  std::map<std::string, UninitializedVector<float>> placed_;
   std::set<std::string> received_;
   struct PendingQ8 {
     TensorInfo info;
@@ -83,7 +98,10 @@ class ModelLoader {
   };
   std::map<std::string, PendingQ8> pending_q8_;           // I8 tensors waiting for their scales
   std::map<std::string, std::vector<float>> row_scales_;  // scales waiting for their I8 tensor
-  uint64_t largest_tensor_bytes_ = 0;
+  SafetensorsHeader header_;                   // the file's tensors, for place_all()
+  std::map<std::string, uint8_t*> placed_at_;  // file tensor name -> its final memory
+  uint64_t placed_bytes_ = 0;
+  size_t read_in_place_ = 0;
   size_t vision_left_ = 0;
   size_t text_left_ = 0;
   bool need_logit_scale_ = false;

@@ -104,6 +104,60 @@ Linear::Linear(const float* weight, const float* bias, int out_features, int in_
   });
 }
 
+// Panel p's packed form, [8p(in+1), 8(p+1)(in+1)), starts after the rows of every earlier panel
+// and ends 8(p+1) floats into the rows of panel p+1 (fewer than one row while p+1 < in). So
+// panels are packed last to first, each from a copy of its rows: the rows a panel's packed form
+// overwrites were copied before. Runs of panels go to the pool's threads; the first panel of each
+// run has its rows saved beforehand, as the previous run's last panel overwrites their start.
+size_t Linear::in_place_floats(int out_features, int in_features) {
+  return kernels::f32_gemm_packed_size(static_cast<size_t>(std::max(out_features, 0)),
+                                       static_cast<size_t>(std::max(in_features, 0)));
+}
+
+Linear Linear::pack_rows_in_place(UninitializedVector<float> buffer, const float* bias,
+                                  int out_features, int in_features, ThreadPool* pool) {
+  if (out_features <= 0 || in_features <= 0) {
+    fail("Linear: need a weight of positive shape, got [", out_features, ", ", in_features, "]");
+  }
+  const size_t out = static_cast<size_t>(out_features), in = static_cast<size_t>(in_features);
+  if (buffer.size() != in_place_floats(out_features, in_features)) {
+    fail("Linear: a buffer of ", buffer.size(), " floats cannot be packed in place for [", out,
+         ", ", in, "]");
+  }
+  const size_t panels = kernels::gemm_panels(out), panel_rows = kernels::kPanel;
+  const size_t run_panels = panels < in ? std::max<size_t>(1, (1 << 16) / in) : panels;
+  const size_t runs = (panels + run_panels - 1) / run_panels;
+  float* data = buffer.data();
+  auto rows_of = [&](size_t panel) { return std::min(out - panel * panel_rows, panel_rows); };
+  UninitializedVector<float> first_rows(runs * panel_rows * in);
+  pool = pool_for(static_cast<double>(out) * in, pool);
+  parallel_for(pool, runs, [&](size_t run) {
+    const size_t panel = run * run_panels;
+    std::copy_n(data + panel * panel_rows * in, rows_of(panel) * in,
+                first_rows.data() + run * panel_rows * in);
+  });
+  parallel_for(pool, runs, [&](size_t run) {
+    const size_t first = run * run_panels, last = std::min(panels, first + run_panels);
+    UninitializedVector<float> rows(panel_rows * in);
+    for (size_t panel = last; panel-- > first;) {
+      const float* source = first_rows.data() + run * panel_rows * in;
+      if (panel != first) {
+        std::copy_n(data + panel * panel_rows * in, rows_of(panel) * in, rows.data());
+        source = rows.data();
+      }
+      kernels::pack_f32_gemm(rows_of(panel), in, source, in,
+                             bias ? bias + panel * panel_rows : nullptr,
+                             data + kernels::f32_gemm_packed_size(panel * panel_rows, in));
+    }
+  });
+  Linear linear;
+  linear.in_ = in_features;
+  linear.out_ = out_features;
+  linear.format_ = WeightFormat::f32;
+  linear.packed_f32_ = std::move(buffer);
+  return linear;
+}
+
 size_t Linear::packed_bytes() const {
   return packed_f32_.size() * sizeof(float) + packed_q8_.size();
 }

@@ -23,6 +23,12 @@ class Linear {
   // With a pool, the packing is spread over its threads.
   Linear(const float* weight, const float* bias, int out_features, int in_features,
          WeightFormat format, ThreadPool* pool = nullptr);
+  // An f32 layer packed inside `buffer`, which holds f32_gemm_packed_size(out, in) floats whose
+  // first out * in are the [out, in] weight rows (read there by the loader): the packed weights
+  // take the memory the rows were read into, with no second buffer of their size.
+  static size_t in_place_floats(int out_features, int in_features);  // the buffer's size
+  static Linear pack_rows_in_place(UninitializedVector<float> buffer, const float* bias,
+                                   int out_features, int in_features, ThreadPool* pool = nullptr);
 
   int in_features() const { return in_; }
   int out_features() const { return out_; }

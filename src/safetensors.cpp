@@ -475,14 +475,19 @@ void SafetensorsStream::start_data_section(const uint8_t* json) {
   emit_tensor(nullptr);
 }
 
-// `size` more bytes of the current tensor are in its placed buffer; hands it out once complete.
-void SafetensorsStream::take_placed(size_t size) {
+// `size` more bytes of the current tensor are in its placed buffer; once complete, it is handed
+// out (fed), or left ready for process_ready() (committed).
+void SafetensorsStream::take_placed(size_t size, bool committed) {
   placed_have_ += size;
   consumed_ += size;
   if (placed_have_ == header_.tensors[next_tensor_].byte_size()) {
     const uint8_t* data = placed_;
     placed_ = nullptr;
-    emit_tensor(data);
+    if (committed) {
+      park(data);
+    } else {
+      emit_tensor(data);
+    }
   }
 }
 
@@ -491,7 +496,7 @@ size_t SafetensorsStream::feed_tensor(const uint8_t* bytes, size_t size) {
   if (placed_) {  // feed() after window() placed this tensor: keep filling its buffer
     const size_t take = static_cast<size_t>(std::min<uint64_t>(size, need - placed_have_));
     std::memcpy(placed_ + placed_have_, bytes, take);
-    take_placed(take);
+    take_placed(take, false);
     return take;
   }
   if (pending_.empty() && size >= need) {  // whole tensor in this chunk: no copy
@@ -521,14 +526,21 @@ void SafetensorsStream::emit_pending_if_complete() {
   release_if_large(pending_);
 }
 
-// As emit_pending_if_complete, but the complete tensor waits in ready_ for process_ready() (after
-// the one waiting there, if any, is handed out), and pending_ takes ready_'s old buffer for the
-// next tensor.
+// As emit_pending_if_complete, but the complete tensor is left ready for process_ready(), and
+// pending_ takes ready_'s old buffer for the next tensor.
 void SafetensorsStream::park_pending_if_complete() {
   if (pending_.size() != header_.tensors[next_tensor_].byte_size()) return;
-  process_ready();
+  process_ready();  // hands out the tensor left ready before, if any
   ready_.swap(pending_);
   pending_.clear();
+  park(ready_.data());
+}
+
+// Leaves the current tensor (its bytes at `data`) and the zero-byte tensors after it for
+// process_ready(), after handing out those left before.
+void SafetensorsStream::park(const uint8_t* data) {
+  process_ready();
+  ready_data_ = data;
   ready_first_ = next_tensor_;
   advance_past(next_tensor_);
   ready_end_ = next_tensor_;
@@ -541,7 +553,7 @@ void SafetensorsStream::process_ready() {
   ready_first_ = ready_end_ = 0;
   try {
     for (size_t i = first; i < end; ++i) {
-      if (on_tensor_) on_tensor_(header_.tensors[i], i == first ? ready_.data() : kEmpty);
+      if (on_tensor_) on_tensor_(header_.tensors[i], i == first ? ready_data_ : kEmpty);
     }
   } catch (...) {
     stage_ = Stage::kFailed;
@@ -630,7 +642,7 @@ void SafetensorsStream::commit(size_t size) {
   }
   try {
     if (kind == WindowKind::kPlaced) {
-      take_placed(size);
+      take_placed(size, true);
     } else {
       pending_.resize(window_begin_ + size);
       consumed_ += size;

@@ -156,7 +156,8 @@ class SafetensorsStream {
   enum class WindowKind { kNone, kScratch, kTensor, kPlaced };
   void check_usable(const char* call) const;
   size_t direct_window(uint64_t need, size_t preferred);
-  void take_placed(size_t size);
+  void take_placed(size_t size, bool committed);
+  void park(const uint8_t* data);
   void emit_pending_if_complete();
   void park_pending_if_complete();
   void advance_past(size_t tensor);
@@ -165,8 +166,10 @@ class SafetensorsStream {
   UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks
   UninitializedVector<uint8_t> scratch_;  // window() for the header and small tensors
   // A complete tensor that commit() left for process_ready(): tensors [ready_first_, ready_end_)
-  // are handed out then, the first from ready_, the rest being zero-byte tensors after it.
+  // are handed out then, the first with its bytes at ready_data_ (in ready_, or where it was
+  // placed), the rest being zero-byte tensors after it.
   UninitializedVector<uint8_t> ready_;
+  const uint8_t* ready_data_ = nullptr;
   size_t ready_first_ = 0, ready_end_ = 0;
   WindowKind window_kind_ = WindowKind::kNone;
   size_t window_begin_ = 0;  // kTensor: where in pending_ the window starts

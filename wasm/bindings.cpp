@@ -35,6 +35,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
       .class_function("create", &LoaderHandle::create)
       .function("window", &LoaderHandle::window)
       .function("processReady", &LoaderHandle::process_ready)
+      .function("placements", &LoaderHandle::placements)
       .function("commit", &LoaderHandle::commit)
       .function("finish", &LoaderHandle::finish)
       .function("model", &LoaderHandle::model)

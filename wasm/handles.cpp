@@ -232,18 +232,35 @@ val LoaderHandle::process_ready() {
 val LoaderHandle::commit(size_t size) {
   return js_result([&] {
     loader_.commit(size);
-    if (!heap_reserved_ && loader_.model()) reserve_heap();
     return val::undefined();
   });
 }
 
-// Once the header is in, the heap grows at once to what the weights will take (plus the two
-// tensor buffers of the stream and some slack), instead of 16 MB at a time as they arrive: the
-// memory then stays put while a window is read on another thread, and windows stay attached.
+val LoaderHandle::placements() {
+  return js_result([&] {
+    if (placed_ || !loader_.model()) return val::null();
+    placed_ = true;
+    const std::vector<ModelLoader::Placement> placements = loader_.place_all();
+    reserve_heap();  // before the views are made: growing a memory that is not shared detaches them
+    val list = val::array();
+    for (const ModelLoader::Placement& placement : placements) {
+      val entry = val::object();
+      entry.set("offset", static_cast<double>(placement.file_offset));
+      entry.set("view",
+                val(typed_memory_view(static_cast<size_t>(placement.size), placement.data)));
+      list.call<void>("push", entry);
+    }
+    return list;
+  });
+}
+
+// The heap grows at once to what the weights not yet allocated will take (plus slack for the
+// stream's buffers), instead of 16 MB at a time as they arrive: the memory then stays put while
+// reads into it run on other threads, and their views stay attached.
 void LoaderHandle::reserve_heap() {
-  heap_reserved_ = true;
-  const uint64_t wanted = reinterpret_cast<uintptr_t>(sbrk(0)) + loader_.weight_bytes() +
-                          2 * loader_.largest_tensor_bytes() + (8u << 20);
+  const uint64_t rest =
+      loader_.weight_bytes() - std::min(loader_.weight_bytes(), loader_.placed_bytes());
+  const uint64_t wanted = reinterpret_cast<uintptr_t>(sbrk(0)) + rest + (16u << 20);
   if (wanted > emscripten_get_heap_size() && wanted <= emscripten_get_heap_max()) {
     emscripten_resize_heap(static_cast<size_t>(wanted));  // on failure, growth as usual
   }

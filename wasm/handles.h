@@ -93,6 +93,10 @@ class LoaderHandle {
   // undefined | Error: converts and packs a tensor the last commit() completed; called while the
   // next window is being read (on another thread), the two overlap.
   val process_ready();
+  // null before the header is in, then (once) [{offset, view}] | Error: the large tensors' final
+  // memory and where their bytes are in the file (ModelLoader::place_all), to be read there ahead
+  // of the windows; the heap is grown at once to what the rest of the weights will take.
+  val placements();
   val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error
   val model() const;        // ModelHandle once the header is read, else null
@@ -102,7 +106,7 @@ class LoaderHandle {
   void reserve_heap();
 
   ModelLoader loader_;
-  bool heap_reserved_ = false;
+  bool placed_ = false;
 };
 
 // {heapBytes, usedBytes}: the size of wasm memory and the bytes malloc has handed out, so tests

@@ -356,13 +356,59 @@ async function openWeights(files, names) {
 const WINDOW_BYTES = 4 << 20; // most bytes the loader's scratch window takes at once
 const PROGRESS_BYTES = 16 << 20; // progress of a local file is reported this often
 // The last large tensor is packed while a window at least this large is read: reads of the small
-// tensors (biases, norms) between two large ones are too short to hide it.
+// tensors (biases, norms) between two large ones are too short to hide it, and are synchronous.
 const OVERLAP_BYTES = 1 << 20;
+const PIECE_BYTES = 4 << 20; // read-ahead of large tensors, in pieces of at most this size
+
+// Reads a local file's large tensors into their final memory (Loader.placements()) ahead of the
+// windows, in file order, `file.parallel` pieces at once. The reads also make the first touch of
+// that fresh memory, which costs more than the copy (ViT-B/32 f32: 605 MB read into fresh wasm
+// memory took 394 ms in one read at a time, 255 ms two at a time, 71-95 ms into touched memory;
+// bench/README.md). entry(address, length, position): the placement a window is, if any.
+function readAhead(file, placements) {
+  const entries = new Map();
+  const pieces = [];
+  for (const { offset, view } of placements) {
+    const entry = { offset, view, address: view.byteOffset, length: view.length, left: 0 };
+    entry.done = new Promise((resolve, reject) => Object.assign(entry, { resolve, reject }));
+    entry.done.catch(() => {}); // awaited by the stream, or never if it stops first
+    for (let at = 0; at < entry.length; at += PIECE_BYTES, ++entry.left) {
+      pieces.push({ entry, at, length: Math.min(PIECE_BYTES, entry.length - at) });
+    }
+    entries.set(entry.address, entry);
+  }
+  let next = 0;
+  let stopped = false;
+  const lane = async () => {
+    while (!stopped && next < pieces.length) {
+      const { entry, at, length } = pieces[next++];
+      try {
+        const n = await file.readAt(entry.view.subarray(at, at + length), entry.offset + at);
+        if (n !== length) throw new Error(`the file ended at byte ${entry.offset + at + n}`);
+        if (--entry.left === 0) entry.resolve();
+      } catch (error) {
+        stopped = true;
+        for (const other of entries.values()) other.reject(error);
+      }
+    }
+  };
+  const lanes = Promise.all(Array.from({ length: file.parallel }, lane));
+  return {
+    entry: (address, length, position) => {
+      const entry = entries.get(address);
+      return entry && entry.length === length && entry.offset === position ? entry : null;
+    },
+    stop: () => {
+      stopped = true;
+      return lanes; // resolves once no read is in flight
+    },
+  };
+}
 
 // Feeds the weights to the loader through its windows in wasm memory: a local file is read
-// straight into them, a network or Blob stream is copied there once. The loader converts and
-// packs every tensor as soon as its bytes are in (large tensors straight from their window), a
-// local file's while the next window is read. `heap()` is the module's memory as it is now.
+// straight into them (its large tensors ahead, readAhead), a network or Blob stream is copied
+// there once. The loader converts and packs every tensor as soon as its bytes are in, a local
+// file's while the next large window is read. `heap()` is the module's memory as it is now.
 async function streamWeights(loader, heap, { file, name }, progress, signal, onChunk) {
   progress.emit({ status: 'initiate', file: name });
   progress.emit({ status: 'download', file: name });
@@ -397,24 +443,41 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
       throw readFailed(error, loaded);
     }
   };
+  let ahead = null;
   try {
-    if (file.readInto) {
+    if (file.readAt) {
+      let position = 0;
       let unreported = 0;
       for (;;) {
         signal?.throwIfAborted();
         const window = check(loader.window(WINDOW_BYTES), name);
         const { byteOffset, length } = window;
-        const reading = file.readInto(window);
-        const processed = length >= OVERLAP_BYTES ? loader.processReady() : undefined;
-        let n = await reading.catch((error) => error); // settled first: it writes into the memory
-        check(processed, name);
-        if (n instanceof Error) throw readFailed(n, loaded + unreported);
-        if (window.length !== length) {
-          // The memory grew during the read (the loader reserves it to avoid that) and the window's
-          // view was detached: read the same bytes again through a view of the grown memory.
-          n = file.readAgainSync(new Uint8Array(heap().buffer, byteOffset, length));
+        const early = ahead?.entry(byteOffset, length, position);
+        let n;
+        if (early || length >= OVERLAP_BYTES) {
+          const reading = early ? early.done.then(() => length) : file.readAt(window, position);
+          const processed = loader.processReady(); // meanwhile, on this thread
+          n = await reading.catch((error) => error); // settled first: it writes into the memory
+          check(processed, name);
+          if (n instanceof Error) throw readFailed(n, position);
+          if (window.length !== length || early?.view.length === 0) {
+            // The memory grew during the read (the loader reserves it to avoid that), detaching
+            // the views: read the same bytes again through a view of the grown memory.
+            n = file.readAtSync(new Uint8Array(heap().buffer, byteOffset, length), position);
+          }
+        } else {
+          try {
+            n = file.readAtSync(window, position);
+          } catch (error) {
+            throw readFailed(error, position);
+          }
         }
         check(loader.commit(n), name);
+        position += n;
+        if (!ahead) {
+          const placements = check(loader.placements(), name); // null until the header is in
+          if (placements) ahead = readAhead(file, placements);
+        }
         if (n === 0) break;
         unreported += n;
         if (unreported >= PROGRESS_BYTES) {
@@ -433,9 +496,11 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
     signal?.throwIfAborted();
     check(loader.finish(), name);
   } catch (error) {
+    await ahead?.stop();
     file.cancel();
     throw error;
   }
+  await ahead?.stop();
   progress.emit({ status: 'done', file: name, loaded, total: total || loaded });
 }
 
@@ -463,6 +528,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   let tokenizer = null;
   let model = null;
   let weights = null;
+  let streaming = null;
   const cleanUp = () => {
     weights?.file.cancel();
     model?.delete();
@@ -473,10 +539,10 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   };
   try {
     const layout = await readLayout(files, progress);
-    const tokenizerFiles = await readTokenizerFiles(files, progress);
-    module = await modulePromise;
-    tokenizer = createTokenizer(module, tokenizerFiles);
+    const tokenizerFiles = readTokenizerFiles(files, progress);
+    tokenizerFiles.catch(() => {}); // awaited once the weights stream
     weights = await openWeights(files, weightFiles(layout.stems, dtype));
+    module = await modulePromise;
     loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
 
     let imageReady;
@@ -490,7 +556,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       handle.delete();
       if (hasVision && visionReady) imageReady();
     };
-    const streaming = (async () => {
+    streaming = (async () => {
       await streamWeights(loader, () => module.HEAPU8, weights, progress, streamSignal, waitFor === 'image' ? watchImageTower : null);
       await files.settled(); // downloads are in the cache before the load completes
       model ??= loader.model();
@@ -499,6 +565,10 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       loader = null;
       progress.emit({ status: 'ready', model: name });
     })();
+    streaming.catch(() => {}); // its error comes through the race below
+    // The tokenizer is built while the weights stream in (a local file's reads run on Node's I/O
+    // threads meanwhile, and the stream mostly waits for them).
+    tokenizer = createTokenizer(module, await tokenizerFiles);
     const early = await Promise.race([streaming.then(() => false), imageTower.then(() => true)]);
 
     model = loader?.model() ?? model;
@@ -523,6 +593,10 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
     return clip;
   } catch (error) {
     if (!module) module = await modulePromise.catch(() => null);
+    if (streaming) {
+      stop.abort(error); // a failed tokenizer or image tower: the stream stops before clean-up
+      await streaming.catch(() => {});
+    }
     cleanUp();
     throw error;
   }

@@ -1,7 +1,8 @@
 // Where model files come from: a base URL (Hugging Face hub layout), a local directory (Node),
 // or files in memory. Each source answers read(name) (whole small files, null when absent) and
 // open(name) (the weights, null when absent): {size, cancel()} and either chunks() (the file as
-// an iterable of Uint8Array pieces) or readInto(view) (a local file, read into memory given).
+// an iterable of Uint8Array pieces) or readAt(view, position) and readAtSync (a local file, read
+// into the memory given).
 
 import { cachedFetch, isNode } from './cache.mjs';
 
@@ -107,48 +108,59 @@ class DirectorySource {
   }
 }
 
-// A local file (Node), read straight into the loader's windows in wasm memory: no JS buffer, no
-// copy. readInto(view) reads on Node's I/O threads, so that the loader packs the last tensor
-// meanwhile; readAgainSync(view) reads the last range again (into a fresh view of the same memory,
-// when the old view was detached by the memory growing during the read). cancel() closes the file
-// once a read in flight is done: that read writes into the module's memory.
+// A local file (Node), read straight into wasm memory (the loader's windows, the large tensors'
+// final memory): no JS buffer, no copy. readAt(view, position) reads on Node's I/O threads, and
+// `parallel` such reads may run at once (one per core, at most 4); readAtSync is for small reads,
+// where a trip through the I/O threads costs more than the read. Both read all of `view` unless
+// the file ends first. cancel() closes the file once the reads in flight are done: they write into
+// the module's memory.
 async function openLocalFile(path) {
   const fs = await import('node:fs');
+  const os = await import('node:os');
   let fd = fs.openSync(path, 'r');
   const { size } = fs.fstatSync(fd);
-  let position = 0;
-  let last = { position: 0, length: 0 };
-  let reading = false;
+  let inFlight = 0;
   let cancelled = false;
   const close = () => {
     if (fd !== null) fs.closeSync(fd);
     fd = null;
   };
+  const closed = () => new Error('the file was closed');
+  const readOnce = (view, at) =>
+    new Promise((resolve, reject) => {
+      fs.read(fd, view, 0, view.length, at, (error, bytes) => (error ? reject(error) : resolve(bytes)));
+    });
   return {
     size,
-    async readInto(view) {
-      if (fd === null) return 0;
-      reading = true;
+    parallel: Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length)),
+    async readAt(view, position) {
+      if (fd === null) throw closed();
+      ++inFlight;
       try {
-        const n = await new Promise((resolve, reject) => {
-          fs.read(fd, view, 0, view.length, position, (error, bytes) => (error ? reject(error) : resolve(bytes)));
-        });
-        last = { position, length: n };
-        position += n;
-        if (n === 0) close();
-        return n;
+        let done = 0;
+        while (done < view.length) {
+          const n = await readOnce(view.subarray(done), position + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return done;
       } finally {
-        reading = false;
-        if (cancelled) close();
+        if (--inFlight === 0 && cancelled) close();
       }
     },
-    readAgainSync(view) {
-      if (fd === null && last.length > 0) throw new Error('the file was closed');
-      return last.length === 0 ? 0 : fs.readSync(fd, view, 0, last.length, last.position);
+    readAtSync(view, position) {
+      if (fd === null) throw closed();
+      let done = 0;
+      while (done < view.length) {
+        const n = fs.readSync(fd, view, done, view.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done;
     },
     cancel() {
       cancelled = true;
-      if (!reading) close();
+      if (inFlight === 0) close();
     },
   };
 }
@@ -224,8 +236,8 @@ export function resolveSource(source, options) {
 // The bytes inside a gzip file, with the platform's own decompressor.
 export async function gunzip(bytes) {
   if (isNode) {
-    const { gunzipSync } = await import('node:zlib');
-    const out = gunzipSync(bytes);
+    const zlib = await import('node:zlib'); // on Node's I/O threads
+    const out = await new Promise((resolve, reject) => zlib.gunzip(bytes, (error, result) => (error ? reject(error) : resolve(result))));
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));

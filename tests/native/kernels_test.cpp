@@ -430,6 +430,43 @@ TEST(LinearOp, WideLayerCoversEveryColumn) {
   EXPECT_LT(err.worst, kF32Tolerance);
 }
 
+// Packing inside the buffer the rows were read into gives the very weights packing from a copy
+// gives: one run of panels or several (on the pool's threads or not), a partial last panel, and
+// more panels than inputs (where a packed panel reaches past the next panel's rows).
+TEST(LinearOp, PackingRowsInPlaceEqualsPackingACopy) {
+  ThreadPool pool(2);
+  for (auto [n, k] : {std::pair<size_t, size_t>{37, 29},
+                      {300, 2048},
+                      {1000, 600},
+                      {1024, 1024},
+                      {2050, 256},
+                      {5003, 40},
+                      {3, 7}}) {
+    const std::vector<float> w = random_vector(n * k, 31 + static_cast<unsigned>(n));
+    const std::vector<float> bias = random_vector(n, 32);
+    const Linear copied(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                        WeightFormat::f32);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      UninitializedVector<float> buffer(kernels::f32_gemm_packed_size(n, k));
+      std::fill(buffer.begin(), buffer.end(), std::nanf(""));  // what follows the rows
+      std::copy(w.begin(), w.end(), buffer.begin());
+      const Linear in_place = Linear::pack_rows_in_place(
+          std::move(buffer), bias.data(), static_cast<int>(n), static_cast<int>(k), p);
+      EXPECT_EQ(in_place.packed_bytes(), copied.packed_bytes());
+      for (size_t rows : {1, 5, 50}) {
+        const std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(rows));
+        std::vector<float> want(rows * n), got(rows * n);
+        copied.forward(x.data(), static_cast<int>(rows), want.data(), Activation::none, nullptr);
+        in_place.forward(x.data(), static_cast<int>(rows), got.data(), Activation::none, nullptr);
+        ASSERT_EQ(got, want) << "n=" << n << " k=" << k << " rows=" << rows
+                             << (p ? " packed on the pool" : "");
+      }
+    }
+  }
+  UninitializedVector<float> short_buffer(10);
+  EXPECT_THROW(Linear::pack_rows_in_place(std::move(short_buffer), nullptr, 2, 4), Error);
+}
+
 TEST(LinearOp, RejectsBadShapes) {
   const float w[4] = {1, 2, 3, 4};
   EXPECT_THROW(Linear bad(w, nullptr, 0, 4, WeightFormat::f32), Error);

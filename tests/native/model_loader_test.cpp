@@ -1,6 +1,7 @@
 // Loading: partial checkpoints, streaming readiness, threads, and every kind of bad checkpoint.
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "common.h"
 #include "model-loader.h"
@@ -114,6 +115,56 @@ TEST(ModelLoader, ThreadCountDoesNotChangeResults) {
   const auto one = load_bytes(file, config, {WeightFormat::f32, 1})->embed_images(pixels.data(), 2);
   const auto two = load_bytes(file, config, {WeightFormat::f32, 2})->embed_images(pixels.data(), 2);
   EXPECT_LE(max_abs_diff(one, two.data()), 1e-6);
+}
+
+// Read through windows, as the package reads a local file, large tensors land in their final
+// memory (the token embedding's table, linear weights' packed buffers) and the ready ones are
+// processed between the reads; with place_all() they are read there before the windows reach
+// them, and their windows are committed unread. Either way the model computes exactly what a fed
+// one does.
+TEST(ModelLoader, WindowReadsPlaceLargeTensorsWithTheSameResults) {
+  const std::string text = test::read_file(tiny_dir() + "/model.safetensors");
+  const std::vector<uint8_t> file(text.begin(), text.end());
+  const std::string config = test::read_file(tiny_dir() + "/config.json");
+  for (bool ahead : {false, true}) {
+    for (int threads : {1, 2}) {
+      const ModelOptions options{WeightFormat::f32, threads};
+      ModelLoader loader(options, config, {}, file.size());
+      std::map<const uint8_t*, uint64_t> read_ahead;  // where -> bytes
+      size_t pos = 0;
+      while (pos < file.size()) {
+        if (ahead && read_ahead.empty() && loader.model()) {
+          for (const ModelLoader::Placement& p : loader.place_all()) {
+            std::copy_n(file.data() + p.file_offset, p.size, p.data);
+            read_ahead[p.data] = p.size;
+          }
+          EXPECT_EQ(read_ahead.size(), 9u);
+          EXPECT_TRUE(loader.place_all().empty());  // nothing left to place
+        }
+        const SafetensorsStream::Window window = loader.window(1 << 20);
+        const size_t n = std::min(window.size, file.size() - pos);
+        const auto early = read_ahead.find(window.data);
+        if (early != read_ahead.end()) {
+          EXPECT_EQ(early->second, n);
+        } else {
+          std::copy_n(file.data() + pos, n, window.data);
+        }
+        if (n >= SafetensorsStream::kDirectBytes) loader.process_ready();
+        loader.commit(n);
+        pos += n;
+      }
+      loader.finish();
+      // This checkpoint's tensors of kDirectBytes or more: the token embedding and the two MLP
+      // weights of each of the 2 + 2 layers.
+      EXPECT_EQ(loader.tensors_read_in_place(), 9u);
+      const auto fed = load_bytes(file, config, options);
+      const auto pixels = reference("pixel_values");
+      EXPECT_EQ(loader.model()->embed_images(pixels.data(), 2),
+                fed->embed_images(pixels.data(), 2));
+      EXPECT_EQ(loader.model()->embed_text({49406, 320, 1125, 49407}),
+                fed->embed_text({49406, 320, 1125, 49407}));
+    }
+  }
 }
 
 TEST(ModelLoader, MissingTensorsAreListedByName) {
