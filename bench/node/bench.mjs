@@ -294,6 +294,8 @@ async function main() {
       bytes: floors[0].bytes,
       freshMs: median(floors.map((f) => f.freshMs)),
       touchedMs: median(floors.map((f) => f.touchedMs)),
+      parallel: floors[0].parallel,
+      freshParallelMs: median(floors.map((f) => f.freshParallelMs)),
     };
     results.load = { configs, floor };
   }

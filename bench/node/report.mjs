@@ -128,7 +128,8 @@ export function tables(results) {
       `Reading model.safetensors (${mb(floor.bytes)} MB, page cache, 16 MB reads) into fresh wasm memory takes ` +
         `${ms(floor.freshMs)} ms, into memory already touched ${ms(floor.touchedMs)} ms (median of ${results.args.loadRepeats} ` +
         'fresh processes): the difference is the operating system handing out fresh pages, which every load pays for ' +
-        'the memory its weights end up in.',
+        `the memory its weights end up in. Read into fresh memory as our loader reads large tensors, 4 MB pieces ` +
+        `${floor.parallel} at a time: ${ms(floor.freshParallelMs)} ms.`,
     );
   }
   if (results.probe?.peakGflops) {
