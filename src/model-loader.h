@@ -24,8 +24,9 @@ class ModelLoader {
 
   void feed(const uint8_t* bytes, size_t size);
   // Zero-copy input (SafetensorsStream::window): the caller reads the next bytes straight into
-  // the window, then commits how many it wrote. Large F32 tensors are then packed from the
-  // buffer they were read into.
+  // the window, then commits how many it wrote. Large F32 tensors are then read into their final
+  // memory (the token embedding's table, a linear weight's packed buffer, packed in place) or
+  // packed from the buffer they were read into.
   SafetensorsStream::Window window(size_t preferred) { return stream_.window(preferred); }
   void commit(size_t size) { stream_.commit(size); }
   // Converts and packs a tensor whose bytes commit() completed (SafetensorsStream::process_ready):
