@@ -362,9 +362,10 @@ const PIECE_BYTES = 4 << 20; // read-ahead of large tensors, in pieces of at mos
 
 // Reads a local file's large tensors into their final memory (Loader.placements()) ahead of the
 // windows, in file order, `file.parallel` pieces at once. The reads also make the first touch of
-// that fresh memory, which costs more than the copy (ViT-B/32 f32: 605 MB read into fresh wasm
-// memory took 394 ms in one read at a time, 255 ms two at a time, 71-95 ms into touched memory;
-// bench/README.md). entry(address, length, position): the placement a window is, if any.
+// that fresh memory, which costs more than the copy, and spreading it over threads is what
+// shortens it (ViT-B/32 f32, 605 MB, 2 cores: 337-349 ms into fresh wasm memory one read at a
+// time, 249-256 ms two 4 MB reads at a time, 66-91 ms into memory already touched; bench/README.md).
+// entry(address, length, position): the placement a window is, if any.
 function readAhead(file, placements) {
   const entries = new Map();
   const pieces = [];
