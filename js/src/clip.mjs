@@ -365,12 +365,14 @@ const PIECE_BYTES = 4 << 20; // read-ahead of large tensors, in pieces of at mos
 // that fresh memory, which costs more than the copy, and spreading it over threads is what
 // shortens it (ViT-B/32 f32, 605 MB, 2 cores: 337-349 ms into fresh wasm memory one read at a
 // time, 249-256 ms two 4 MB reads at a time, 66-91 ms into memory already touched; bench/README.md).
+// Each piece gets a view of the memory as it is then (`heap()`), so that memory growth, which
+// detaches the views of a memory that is not shared, costs a re-read rather than a failure.
 // entry(address, length, position): the placement a window is, if any.
-function readAhead(file, placements) {
+function readAhead(file, placements, heap) {
   const entries = new Map();
   const pieces = [];
   for (const { offset, view } of placements) {
-    const entry = { offset, view, address: view.byteOffset, length: view.length, left: 0 };
+    const entry = { offset, address: view.byteOffset, length: view.length, left: 0, views: [] };
     entry.done = new Promise((resolve, reject) => Object.assign(entry, { resolve, reject }));
     entry.done.catch(() => {}); // awaited by the stream, or never if it stops first
     for (let at = 0; at < entry.length; at += PIECE_BYTES, ++entry.left) {
@@ -384,7 +386,9 @@ function readAhead(file, placements) {
     while (!stopped && next < pieces.length) {
       const { entry, at, length } = pieces[next++];
       try {
-        const n = await file.readAt(entry.view.subarray(at, at + length), entry.offset + at);
+        const view = new Uint8Array(heap().buffer, entry.address + at, length);
+        entry.views.push(view);
+        const n = await file.readAt(view, entry.offset + at);
         if (n !== length) throw new Error(`the file ended at byte ${entry.offset + at + n}`);
         if (--entry.left === 0) entry.resolve();
       } catch (error) {
@@ -461,7 +465,7 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
           n = await reading.catch((error) => error); // settled first: it writes into the memory
           check(processed, name);
           if (n instanceof Error) throw readFailed(n, position);
-          if (window.length !== length || early?.view.length === 0) {
+          if (window.length !== length || early?.views.some((view) => view.length === 0)) {
             // The memory grew during the read (the loader reserves it to avoid that), detaching
             // the views: read the same bytes again through a view of the grown memory.
             n = file.readAtSync(new Uint8Array(heap().buffer, byteOffset, length), position);
@@ -477,7 +481,7 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
         position += n;
         if (!ahead) {
           const placements = check(loader.placements(), name); // null until the header is in
-          if (placements) ahead = readAhead(file, placements);
+          if (placements) ahead = readAhead(file, placements, heap);
         }
         if (n === 0) break;
         unreported += n;
