@@ -389,7 +389,9 @@ function readAhead(file, placements, heap) {
         const view = new Uint8Array(heap().buffer, entry.address + at, length);
         entry.views.push(view);
         const n = await file.readAt(view, entry.offset + at);
-        if (n !== length) throw new Error(`the file ended at byte ${entry.offset + at + n}`);
+        if (n !== length) {
+          throw new Error(`the file ends before byte ${entry.offset + at + length} (${n} of ${length} bytes read at ${entry.offset + at})`);
+        }
         if (--entry.left === 0) entry.resolve();
       } catch (error) {
         stopped = true;

@@ -2,7 +2,7 @@
 // the module under it) stays usable afterwards.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -171,6 +171,37 @@ describe('bad models', () => {
     await rejects(load(files, { threads: 1, signal: controller.signal, onProgress }), /stop here/, 'abort');
     const aborted = AbortSignal.abort();
     await assert.rejects(load(modelDir('tiny-hf'), { signal: aborted }), { name: 'AbortError' });
+  });
+
+  // The large tensors of a local file are read ahead of the stream, several at once: a file cut
+  // short while it is read fails the load with the file's name and where it ended (no hang, no
+  // half-loaded model), and the next load of the mended file works.
+  test('a local file cut short while it is read', async () => {
+    const source = modelDir('tiny-openclip');
+    const dir = mkdtempSync(join(tmpdir(), 'clip-cut-'));
+    try {
+      for (const file of readdirSync(source)) copyFileSync(join(source, file), join(dir, file));
+      const weights = join(dir, 'open_clip_model.safetensors');
+      const whole = readFileSync(weights);
+      // Once the weights are open: the header and the token embedding stay, the patch embedding
+      // (from byte 6393588) is cut.
+      const onProgress = (e) => {
+        if (e.file === 'open_clip_model.safetensors' && e.status === 'download') truncateSync(weights, 6_500_000);
+      };
+      for (const threads of [1, 2]) {
+        writeFileSync(weights, whole);
+        await rejects(load(dir, { threads, onProgress }),
+          /open_clip_model\.safetensors: reading failed after \d+ bytes: the file ends before byte \d+ \(\d+ of \d+ bytes read at \d+\)/,
+          `${threads} thread(s)`);
+      }
+      writeFileSync(weights, whole);
+      const clip = await load(dir, { threads: 2 });
+      const image = await clip.embedImage(readImage('photo.png'));
+      assert.ok(cosine(image, REFERENCE.models['tiny-openclip'].images['photo.png']) >= 0.99999, 'the mended file loads');
+      await clip.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a disposed model rejects calls', async () => {
