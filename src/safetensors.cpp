@@ -529,32 +529,38 @@ void SafetensorsStream::emit_pending_if_complete() {
 // As emit_pending_if_complete, but the complete tensor is left ready for process_ready(), and
 // pending_ takes ready_'s old buffer for the next tensor.
 void SafetensorsStream::park_pending_if_complete() {
-  if (pending_.size() != header_.tensors[next_tensor_].byte_size()) return;
+  const uint64_t need = header_.tensors[next_tensor_].byte_size();
+  if (need < kDirectBytes) {  // a small tensor split over windows is handed out at once
+    emit_pending_if_complete();
+    return;
+  }
+  if (pending_.size() != need) return;
   process_ready();  // hands out the tensor left ready before, if any
   ready_.swap(pending_);
   pending_.clear();
   park(ready_.data());
 }
 
-// Leaves the current tensor (its bytes at `data`) and the zero-byte tensors after it for
-// process_ready(), after handing out those left before.
+// Leaves the current tensor (its bytes at `data`) for process_ready(), after handing out the one
+// left before. The zero-byte tensors after it need no bytes: they are handed out at once, in
+// order with the other small ones.
 void SafetensorsStream::park(const uint8_t* data) {
   process_ready();
   ready_data_ = data;
-  ready_first_ = next_tensor_;
+  ready_tensor_ = next_tensor_;
   advance_past(next_tensor_);
-  ready_end_ = next_tensor_;
+  for (size_t i = ready_tensor_ + 1; i < next_tensor_; ++i) {
+    if (on_tensor_) on_tensor_(header_.tensors[i], kEmpty);
+  }
 }
 
 void SafetensorsStream::process_ready() {
   check_usable("process_ready()");
-  if (ready_end_ == ready_first_) return;
-  const size_t first = ready_first_, end = ready_end_;
-  ready_first_ = ready_end_ = 0;
+  if (!ready_data_) return;
+  const uint8_t* data = ready_data_;
+  ready_data_ = nullptr;
   try {
-    for (size_t i = first; i < end; ++i) {
-      if (on_tensor_) on_tensor_(header_.tensors[i], i == first ? ready_data_ : kEmpty);
-    }
+    if (on_tensor_) on_tensor_(header_.tensors[ready_tensor_], data);
   } catch (...) {
     stage_ = Stage::kFailed;
     throw;

@@ -165,12 +165,11 @@ class SafetensorsStream {
 
   UninitializedVector<uint8_t> pending_;  // a header or tensor that straddles chunks
   UninitializedVector<uint8_t> scratch_;  // window() for the header and small tensors
-  // A complete tensor that commit() left for process_ready(): tensors [ready_first_, ready_end_)
-  // are handed out then, the first with its bytes at ready_data_ (in ready_, or where it was
-  // placed), the rest being zero-byte tensors after it.
+  // A complete tensor that commit() left for process_ready(): tensor ready_tensor_, its bytes at
+  // ready_data_ (in ready_, or where it was placed); null when none waits.
   UninitializedVector<uint8_t> ready_;
   const uint8_t* ready_data_ = nullptr;
-  size_t ready_first_ = 0, ready_end_ = 0;
+  size_t ready_tensor_ = 0;
   WindowKind window_kind_ = WindowKind::kNone;
   size_t window_begin_ = 0;  // kTensor: where in pending_ the window starts
   size_t window_size_ = 0;

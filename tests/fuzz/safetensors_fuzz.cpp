@@ -1,7 +1,11 @@
-// libFuzzer target for the safetensors reader. Each input is read three ways: whole and with the
+// libFuzzer target for the safetensors reader. Each input is read four ways: whole and with the
 // size unknown, in pseudo-random chunks (sizes drawn from a hash of the input, so a crash
-// reproduces), and whole with the size known. The first two must agree exactly; the third may
-// only be stricter. Anything but a clip::Error escaping, or a broken invariant, is a crash.
+// reproduces), whole with the size known, and through window()/commit() with the size known
+// (pseudo-random reads, some large tensors placed in buffers of the caller's, process_ready()
+// between every other read and its commit). The first two must agree exactly; the third may only
+// be stricter; the fourth must accept what the third accepts, with the same tensors (large ones
+// may come after smaller ones that follow them). Anything but a clip::Error escaping, or a broken
+// invariant, is a crash.
 //
 // Build and run (clang with compiler-rt; the build folder supplies the nlohmann link):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
@@ -50,12 +54,27 @@ struct Outcome {
   std::string events;  // header summary, then name and content hash of each tensor
 };
 
-Outcome read(const uint8_t* data, size_t size, uint64_t file_size, uint64_t chunk_seed) {
+// The events with the tensors' in sorted order: what a windowed read must match.
+std::string sorted_events(const std::string& events) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t bar; (bar = events.find('|', start)) != std::string::npos; start = bar + 1) {
+    parts.push_back(events.substr(start, bar - start));
+  }
+  parts.push_back(events.substr(start));
+  std::sort(parts.begin() + 1, parts.end());
+  std::string joined = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) joined += "|" + parts[i];
+  return joined;
+}
+
+Outcome read(const uint8_t* data, size_t size, uint64_t file_size, uint64_t chunk_seed,
+             bool windowed = false) {
   Outcome out;
   SafetensorsStream* self = nullptr;
   bool have_header = false;
-  uint64_t bound = 0;  // the most the stream may buffer: the JSON or the largest tensor
-  uint64_t last_end = 0;
+  uint64_t bound = 0;             // the most the stream may buffer: the JSON or the largest tensor
+  uint64_t last_end[2] = {0, 0};  // fed: in [0], all tensors; windowed: small, large
   std::vector<float> floats;
   auto on_header = [&](const SafetensorsHeader& h) {
     check(!have_header);
@@ -70,10 +89,11 @@ Outcome read(const uint8_t* data, size_t size, uint64_t file_size, uint64_t chun
   };
   auto on_tensor = [&](const TensorInfo& t, const uint8_t* bytes) {
     check(have_header && bytes != nullptr);
-    check(t.begin == last_end);  // contiguous, in order
-    last_end = t.end;
+    uint64_t& end = last_end[windowed && t.byte_size() >= SafetensorsStream::kDirectBytes];
+    check(windowed ? t.begin >= end : t.begin == end);  // fed: contiguous and in order
+    end = t.end;
     check(static_cast<uint64_t>(t.element_count()) * clip::dtype_size(t.dtype) == t.byte_size());
-    check(self->buffer_capacity() <= bound);
+    check(self->buffer_capacity() <= (windowed ? 2 : 1) * bound);
     uint64_t hash = fnv1a(bytes, t.byte_size());
     if (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16) {
       floats.resize(static_cast<size_t>(t.element_count()));
@@ -84,8 +104,26 @@ Outcome read(const uint8_t* data, size_t size, uint64_t file_size, uint64_t chun
   };
   SafetensorsStream stream(on_header, on_tensor, file_size);
   self = &stream;
+  std::vector<std::vector<uint8_t>> placed;
+  if (windowed) {
+    stream.set_placement([&](const TensorInfo& t) -> uint8_t* {
+      if (fnv1a(reinterpret_cast<const uint8_t*>(t.name.data()), t.name.size()) & 1) return nullptr;
+      placed.emplace_back(static_cast<size_t>(t.byte_size()));
+      return placed.back().data();
+    });
+  }
   try {
     size_t pos = 0;
+    for (int i = 0; windowed && pos < size; ++i) {
+      const uint64_t r = splitmix64(chunk_seed);
+      const SafetensorsStream::Window window = stream.window(1 + (r >> 8) % 8192);
+      check(window.size > 0);
+      const size_t n = std::min<size_t>({window.size, size - pos, 1 + (r >> 24) % 100000});
+      std::memcpy(window.data, data + pos, n);
+      if (i % 2) stream.process_ready();
+      stream.commit(n);
+      pos += n;
+    }
     while (pos < size) {
       size_t n = size - pos;
       if (chunk_seed != 0) {
@@ -122,6 +160,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Outcome sized = read(data, size, size, 0);
     // Knowing the size can only add checks; what it accepts, the open-ended read accepts alike.
     check(!sized.ok || (whole.ok && sized.events == whole.events));
+    Outcome windowed = read(data, size, size, fnv1a(data, size) | 1, true);
+    check(windowed.ok == sized.ok);
+    check(!sized.ok || sorted_events(windowed.events) == sorted_events(sized.events));
   }
   return 0;
 }
