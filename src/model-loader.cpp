@@ -226,7 +226,6 @@ std::vector<ModelLoader::Placement> ModelLoader::place_all() {
     }
     if (uint8_t* data = place_tensor(tensor)) {
       placements.push_back({header_.header_size + tensor.begin, tensor.byte_size(), data});
-      placed_bytes_ += tensor.byte_size();
     }
   }
   return placements;

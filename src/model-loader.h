@@ -52,7 +52,6 @@ class ModelLoader {
     uint8_t* data;
   };
   std::vector<Placement> place_all();
-  uint64_t placed_bytes() const { return placed_bytes_; }  // memory place_all() allocated
 
  private:
   // Read-only floats of one staged part: a buffer of the loader's own, or a tensor still in the
@@ -99,9 +98,8 @@ class ModelLoader {
   };
   std::map<std::string, PendingQ8> pending_q8_;           // I8 tensors waiting for their scales
   std::map<std::string, std::vector<float>> row_scales_;  // scales waiting for their I8 tensor
-  SafetensorsHeader header_;                   // the file's tensors, for place_all()
-  std::map<std::string, uint8_t*> placed_at_;  // file tensor name -> its final memory
-  uint64_t placed_bytes_ = 0;
+  SafetensorsHeader header_;                              // the file's tensors, for place_all()
+  std::map<std::string, uint8_t*> placed_at_;             // file tensor name -> its final memory
   size_t read_in_place_ = 0;
   size_t vision_left_ = 0;
   size_t text_left_ = 0;

@@ -240,8 +240,10 @@ val LoaderHandle::placements() {
   return js_result([&] {
     if (placed_ || !loader_.model()) return val::null();
     placed_ = true;
+    // The heap grows first, once (not 16 MB at a time under the allocations), and before the
+    // views are made: growing a memory that is not shared detaches them.
+    reserve_heap();
     const std::vector<ModelLoader::Placement> placements = loader_.place_all();
-    reserve_heap();  // before the views are made: growing a memory that is not shared detaches them
     val list = val::array();
     for (const ModelLoader::Placement& placement : placements) {
       val entry = val::object();
@@ -254,13 +256,12 @@ val LoaderHandle::placements() {
   });
 }
 
-// The heap grows at once to what the weights not yet allocated will take (plus slack for the
-// stream's buffers), instead of 16 MB at a time as they arrive: the memory then stays put while
-// reads into it run on other threads, and their views stay attached.
+// The heap grows at once to what the weights will take (plus slack for the stream's buffers),
+// instead of 16 MB at a time as they arrive: the memory then stays put while reads into it run
+// on other threads, and their views stay attached.
 void LoaderHandle::reserve_heap() {
-  const uint64_t rest =
-      loader_.weight_bytes() - std::min(loader_.weight_bytes(), loader_.placed_bytes());
-  const uint64_t wanted = reinterpret_cast<uintptr_t>(sbrk(0)) + rest + (16u << 20);
+  const uint64_t wanted =
+      reinterpret_cast<uintptr_t>(sbrk(0)) + loader_.weight_bytes() + (16u << 20);
   if (wanted > emscripten_get_heap_size() && wanted <= emscripten_get_heap_max()) {
     emscripten_resize_heap(static_cast<size_t>(wanted));  // on failure, growth as usual
   }
