@@ -364,7 +364,7 @@ const PIECE_BYTES = 4 << 20; // read-ahead of large tensors, in pieces of at mos
 // windows, in file order, `file.parallel` pieces at once. The reads also make the first touch of
 // that fresh memory, which costs more than the copy, and spreading it over threads is what
 // shortens it (ViT-B/32 f32, 605 MB, 2 cores: 336-349 ms into fresh wasm memory one read at a
-// time, 249-260 ms two 4 MB reads at a time, 66-91 ms into memory already touched; bench/README.md).
+// time, 239-260 ms two 4 MB reads at a time, 66-91 ms into memory already touched; bench/README.md).
 // Each piece gets a view of the memory as it is then (`heap()`), so that memory growth, which
 // detaches the views of a memory that is not shared, costs a re-read rather than a failure.
 // entry(address, length, position): the placement a window is, if any.
