@@ -493,6 +493,8 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
         }
       }
       if (unreported) advance(unreported);
+      await ahead?.stop();
+      file.cancel(); // all read: the file is closed
     } else {
       for await (const chunk of chunks()) {
         signal?.throwIfAborted();

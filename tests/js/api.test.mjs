@@ -2,7 +2,8 @@
 // and both WebAssembly builds.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { DEFAULT_MODEL, load } from '../../js/src/index.mjs';
@@ -159,6 +160,24 @@ describe('sources', () => {
       const clip = await load(source, { threads: 1 });
       assertClose(await clip.embedImage(readImage('photo.png')), ref.images['photo.png'], 'memory');
       assertClose(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat'], 'memory text');
+      await clip.dispose();
+    }
+  });
+
+  // A local file is read on Node's I/O threads, several reads at once: once the load resolves,
+  // every one of them is done and the file is closed (Linux lists a process's open files).
+  test('a local model directory leaves no file open', async () => {
+    const openFiles = () => readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ''; // closed while listed (the listing's own descriptor)
+      }
+    });
+    const weights = join(modelDir('tiny-openclip'), 'open_clip_model.safetensors');
+    for (const threads of [1, 2]) {
+      const clip = await load(modelDir('tiny-openclip'), { threads });
+      assert.ok(!openFiles().includes(weights), `${threads} thread(s): the weights file is still open`);
       await clip.dispose();
     }
   });
