@@ -46,6 +46,11 @@ ThreadPool* pool_for(double macs, ThreadPool* pool) {
   return macs < kMinParallelMacs ? nullptr : pool;
 }
 
+// Weights are packed in runs of panels of about 64 K weights, a task each.
+size_t packing_task_panels(size_t in) {
+  return std::max<size_t>(1, (size_t{1} << 16) / std::max<size_t>(in, 1));
+}
+
 // Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
 // whole [rows, out] output of a GEMM of depth k, spread over the pool; the row tiles are the ones
 // the caller packed its input tiles for.
@@ -86,7 +91,7 @@ Linear::Linear(const float* weight, const float* bias, int out_features, int in_
   }
   // Panels are independent: runs of them are packed on the pool's threads (at load, where
   // packing and the first touch of the packed memory are most of the time spent).
-  const size_t per_task = std::max<size_t>(1, (1 << 16) / std::max<size_t>(in, 1));
+  const size_t per_task = packing_task_panels(in);
   const size_t tasks = (panels + per_task - 1) / per_task;
   parallel_for(pool_for(static_cast<double>(out) * in, pool), tasks, [&](size_t t) {
     const size_t first = t * per_task, last = std::min(panels, first + per_task);
@@ -104,16 +109,16 @@ Linear::Linear(const float* weight, const float* bias, int out_features, int in_
   });
 }
 
-// Panel p's packed form, [8p(in+1), 8(p+1)(in+1)), starts after the rows of every earlier panel
-// and ends 8(p+1) floats into the rows of panel p+1 (fewer than one row while p+1 < in). So
-// panels are packed last to first, each from a copy of its rows: the rows a panel's packed form
-// overwrites were copied before. Runs of panels go to the pool's threads; the first panel of each
-// run has its rows saved beforehand, as the previous run's last panel overwrites their start.
 size_t Linear::in_place_floats(int out_features, int in_features) {
   return kernels::f32_gemm_packed_size(static_cast<size_t>(std::max(out_features, 0)),
                                        static_cast<size_t>(std::max(in_features, 0)));
 }
 
+// Panel p's packed form, [8p(in+1), 8(p+1)(in+1)), starts after the rows of every earlier panel
+// and ends 8(p+1) floats into the rows of panel p+1 (fewer than one row while p+1 < in). So
+// panels are packed last to first, each from a copy of its rows: the rows a panel's packed form
+// overwrites were copied before. Runs of panels go to the pool's threads; the first panel of each
+// run has its rows saved beforehand, as the previous run's last panel overwrites their start.
 Linear Linear::pack_rows_in_place(UninitializedVector<float> buffer, const float* bias,
                                   int out_features, int in_features, ThreadPool* pool) {
   if (out_features <= 0 || in_features <= 0) {
@@ -125,7 +130,7 @@ Linear Linear::pack_rows_in_place(UninitializedVector<float> buffer, const float
          ", ", in, "]");
   }
   const size_t panels = kernels::gemm_panels(out), panel_rows = kernels::kPanel;
-  const size_t run_panels = panels < in ? std::max<size_t>(1, (1 << 16) / in) : panels;
+  const size_t run_panels = panels < in ? packing_task_panels(in) : panels;
   const size_t runs = (panels + run_panels - 1) / run_panels;
   float* data = buffer.data();
   auto rows_of = [&](size_t panel) { return std::min(out - panel * panel_rows, panel_rows); };

@@ -549,9 +549,6 @@ void SafetensorsStream::park(const uint8_t* data) {
   ready_data_ = data;
   ready_tensor_ = next_tensor_;
   advance_past(next_tensor_);
-  for (size_t i = ready_tensor_ + 1; i < next_tensor_; ++i) {
-    if (on_tensor_) on_tensor_(header_.tensors[i], kEmpty);
-  }
 }
 
 void SafetensorsStream::process_ready() {
@@ -675,21 +672,20 @@ void SafetensorsStream::append_pending(const uint8_t* bytes, size_t take, uint64
 // Hands out the current tensor (when `data` is given), then every zero-byte tensor that follows,
 // since those need no input.
 void SafetensorsStream::emit_tensor(const uint8_t* data) {
-  const std::vector<TensorInfo>& tensors = header_.tensors;
-  const size_t first = next_tensor_;
-  if (data != nullptr && on_tensor_) on_tensor_(tensors[first], data);
-  advance_past(data != nullptr ? first : tensors.size());
-  for (size_t i = data != nullptr ? first + 1 : first; i < next_tensor_; ++i) {
-    if (on_tensor_) on_tensor_(tensors[i], kEmpty);
-  }
+  const size_t current = next_tensor_;
+  if (data != nullptr && on_tensor_) on_tensor_(header_.tensors[current], data);
+  advance_past(data != nullptr ? current : header_.tensors.size());
 }
 
-// Moves next_tensor_ past `tensor` (unless it is tensors.size(): none) and the zero-byte tensors
-// after it; the stream is done when none are left.
+// Moves next_tensor_ past `tensor` (unless it is tensors.size(): none) and hands out the
+// zero-byte tensors after it, which need no input; the stream is done when none are left.
 void SafetensorsStream::advance_past(size_t tensor) {
   const std::vector<TensorInfo>& tensors = header_.tensors;
   if (tensor < tensors.size()) next_tensor_ = tensor + 1;
-  while (next_tensor_ < tensors.size() && tensors[next_tensor_].byte_size() == 0) ++next_tensor_;
+  while (next_tensor_ < tensors.size() && tensors[next_tensor_].byte_size() == 0) {
+    if (on_tensor_) on_tensor_(tensors[next_tensor_], kEmpty);
+    ++next_tensor_;
+  }
   if (next_tensor_ == tensors.size()) {
     stage_ = Stage::kDone;
     UninitializedVector<uint8_t>().swap(pending_);

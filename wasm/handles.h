@@ -95,7 +95,7 @@ class LoaderHandle {
   val process_ready();
   // null before the header is in, then (once) [{offset, view}] | Error: the large tensors' final
   // memory and where their bytes are in the file (ModelLoader::place_all), to be read there ahead
-  // of the windows; the heap is grown at once to what the rest of the weights will take.
+  // of the windows; the heap is grown at once to what the weights will take.
   val placements();
   val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error

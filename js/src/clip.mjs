@@ -509,7 +509,6 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
     file.cancel();
     throw error;
   }
-  await ahead?.stop();
   progress.emit({ status: 'done', file: name, loaded, total: total || loaded });
 }
 

@@ -61,27 +61,15 @@ void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, co
 void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, float* tile);
 
 // a: the kernel's MR rows, packed by pack_f32_gemm_rows.
-using F32GemmKernel = void (*)(size_t nc, size_t kc, const float* a, const float* w, float* c,
-                               size_t c_stride, Activation act);
-void f32_gemm_1x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
-void f32_gemm_2x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
-void f32_gemm_3x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
-void f32_gemm_4x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
-void f32_gemm_5x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
-void f32_gemm_6x8__wasmsimd(size_t, size_t, const float*, const float*, float*, size_t, Activation);
+using F32GemmFn = void(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                       size_t c_stride, Activation act);
+using F32GemmKernel = F32GemmFn*;
+F32GemmFn f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd, f32_gemm_3x8__wasmsimd,
+    f32_gemm_4x8__wasmsimd, f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd;
 // The same with relaxed SIMD's fused multiply-add (wasm modules with relaxed SIMD patched in).
-void f32_gemm_1x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
-void f32_gemm_2x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
-void f32_gemm_3x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
-void f32_gemm_4x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
-void f32_gemm_5x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
-void f32_gemm_6x8__wasmrelaxedsimd(size_t, size_t, const float*, const float*, float*, size_t,
-                                   Activation);
+F32GemmFn f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x8__wasmrelaxedsimd,
+    f32_gemm_3x8__wasmrelaxedsimd, f32_gemm_4x8__wasmrelaxedsimd, f32_gemm_5x8__wasmrelaxedsimd,
+    f32_gemm_6x8__wasmrelaxedsimd;
 // Any mr; a: mr rows a_stride apart.
 void f32_gemm__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
                       const float* w, float* c, size_t c_stride, Activation act);
@@ -119,20 +107,11 @@ void quantize_rows_q16__scalar(size_t rows, size_t k, const float* x, size_t x_s
 
 // c = act(a_scale[row] * (a_q16 · W_q8) * w_scale[col] + bias); kc is the (even) q16 row length.
 // a: the kernel's MR rows as quantize_rows_q16 writes them.
-using Q8GemmKernel = void (*)(size_t nc, size_t kc, const int16_t* a, const float* a_scale,
-                              const int8_t* w, float* c, size_t c_stride, Activation act);
-void q8_gemm_1x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
-void q8_gemm_2x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
-void q8_gemm_3x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
-void q8_gemm_4x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
-void q8_gemm_5x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
-void q8_gemm_6x8__wasmsimd(size_t, size_t, const int16_t*, const float*, const int8_t*, float*,
-                           size_t, Activation);
+using Q8GemmFn = void(size_t nc, size_t kc, const int16_t* a, const float* a_scale, const int8_t* w,
+                      float* c, size_t c_stride, Activation act);
+using Q8GemmKernel = Q8GemmFn*;
+Q8GemmFn q8_gemm_1x8__wasmsimd, q8_gemm_2x8__wasmsimd, q8_gemm_3x8__wasmsimd, q8_gemm_4x8__wasmsimd,
+    q8_gemm_5x8__wasmsimd, q8_gemm_6x8__wasmsimd;
 // Any mr; a: mr rows a_stride apart.
 void q8_gemm__scalar(size_t mr, size_t nc, size_t kc, const int16_t* a, size_t a_stride,
                      const float* a_scale, const int8_t* w, float* c, size_t c_stride,
