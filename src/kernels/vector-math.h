@@ -11,9 +11,16 @@ namespace clip::kernels {
 // e^x. Range reduction x = n ln2 + r with |r| <= ln2/2 and a degree-7 Taylor polynomial (truncation
 // below 5e-9 relative). Inputs are clamped to [-87.3, 88] so 2^n stays a normal float: results
 // there are within the relative tolerance of the true value or below 1e-37, never inf or NaN.
+// Written with the instructions x86 engines run as one each: pmin/pmax (the NaN-propagating
+// min/max take seven under V8; a NaN input still comes out NaN, see kernels_test), and n rounded
+// by adding 1.5 * 2^23, whose low mantissa bits then hold n as an integer (the same
+// round-half-to-even as f32x4.nearest, and no float-to-int conversion, which takes five).
 inline v128_t exp_f32x4(v128_t x) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.3f)), wasm_f32x4_splat(88.f));
-  const v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-87.3f)), wasm_f32x4_splat(88.f));
+  const v128_t magic = wasm_f32x4_splat(12582912.f);  // 1.5 * 2^23
+  const v128_t shifted =
+      wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), magic);
+  const v128_t n = wasm_f32x4_sub(shifted, magic);
   // ln2 split into a part exact in 16 bits and the rest, so n * ln2_hi is exact.
   v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693145751953125f)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(1.42860682030941723e-6f)));
@@ -25,9 +32,8 @@ inline v128_t exp_f32x4(v128_t x) {
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(0.5f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.f));
-  // 2^n built directly in the exponent field.
-  const v128_t pow2n =
-      wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  // 2^n built directly in the exponent field: the shift drops the magic number's bits.
+  const v128_t pow2n = wasm_i32x4_shl(wasm_i32x4_add(shifted, wasm_i32x4_splat(127)), 23);
   return wasm_f32x4_mul(p, pow2n);
 }
 

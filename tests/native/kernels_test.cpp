@@ -511,6 +511,34 @@ TEST(Activations, SimdMatchesScalarEverywhere) {
   EXPECT_EQ(same, x);
 }
 
+// exp clamps its input with pseudo-min/max, which keep a NaN only when it is the operand compared
+// first: a NaN score must make its softmax row NaN (not a uniform row of e^-87 / sum), and a NaN
+// activation input must come out NaN without touching its neighbours.
+TEST(NaNInputs, ComeOutNaNThroughSoftmaxAndActivations) {
+  const float nan = std::nanf("");
+  for (size_t n : {3, 4, 9}) {
+    std::vector<float> row = random_vector(n, static_cast<unsigned>(n), -5.f, 5.f);
+    row[n / 2] = nan;
+    kernels::f32_softmax__wasmsimd(1, n, 0.125f, row.data(), n);
+    for (size_t i = 0; i < n; ++i) EXPECT_TRUE(std::isnan(row[i])) << "n=" << n << " i=" << i;
+  }
+  const std::vector<float> x = {nan, 1.5f, -2.f, nan, 0.25f, nan, -40.f};
+  for (Activation act : kActivations) {
+    if (act == Activation::none) continue;
+    std::vector<float> got(x);
+    kernels::f32_vact__wasmsimd(got.size(), got.data(), act);
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (std::isnan(x[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << "at " << i << " got " << got[i];
+      } else {
+        float alone = x[i];
+        kernels::f32_vact__wasmsimd(1, &alone, act);
+        EXPECT_EQ(got[i], alone) << "at " << i;
+      }
+    }
+  }
+}
+
 TEST(LayerNorm, SimdMatchesScalar) {
   for (size_t dim : {1, 3, 4, 5, 8, 13, 512, 513, 768}) {
     for (size_t rows : {1, 2, 5}) {
