@@ -99,7 +99,8 @@ inline size_t q16_row_length(size_t k) {
 }
 // Quantizes `rows` rows of x as one kernel input tile: q holds rows x q16_row_length(k) int16,
 // pairs of k interleaved by row (q[(p * rows + r) * 2 + j] = round(x[r, 2p + j] / scale[r]),
-// scale[r] = max|x[r, :]| / qmax; one row's tile is that row).
+// scale[r] = max|x[r, :]| / qmax; one row's tile is that row). A row holding a NaN or an infinity
+// gets scale NaN and zeros, so that its GEMM outputs come out NaN as in f32.
 void quantize_rows_q16__wasmsimd(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,
                                  int16_t* q, float* scale);
 void quantize_rows_q16__scalar(size_t rows, size_t k, const float* x, size_t x_stride, int qmax,

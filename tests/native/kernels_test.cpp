@@ -205,19 +205,27 @@ TEST(Q16Quantize, SimdMatchesScalarExactly) {
     const size_t rows = 5, q_len = kernels::q16_row_length(k);
     std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(k), -3.f, 3.f);
     std::fill(x.begin() + k, x.begin() + 2 * k, 0.f);  // an all-zero row
+    x[3 * k + k / 2] = std::nanf("");                  // rows with a NaN and an infinity
+    x[4 * k + k - 1] = -INFINITY;
     const int qmax = kernels::q16_max_for_depth(q_len);
     std::vector<int16_t> got(rows * q_len, 99), want(rows * q_len, 99);
     std::vector<float> got_scale(rows), want_scale(rows);
     kernels::quantize_rows_q16__wasmsimd(rows, k, x.data(), k, qmax, got.data(), got_scale.data());
     kernels::quantize_rows_q16__scalar(rows, k, x.data(), k, qmax, want.data(), want_scale.data());
     EXPECT_EQ(got, want) << "k=" << k;
-    EXPECT_EQ(got_scale, want_scale) << "k=" << k;
     EXPECT_EQ(got_scale[1], 0.f);
+    EXPECT_TRUE(std::isnan(got_scale[3]) && std::isnan(want_scale[3])) << "k=" << k;
+    EXPECT_TRUE(std::isnan(got_scale[4]) && std::isnan(want_scale[4])) << "k=" << k;
+    for (size_t r : {0, 1, 2}) EXPECT_EQ(got_scale[r], want_scale[r]) << "k=" << k;
     // Row r's value i, where kernels.h documents it: pairs of k interleaved by row.
     auto at = [&](size_t r, size_t i) { return got[((i / 2) * rows + r) * 2 + i % 2]; };
     for (size_t r = 0; r < rows; ++r) {
       if (k % 2) {
         EXPECT_EQ(at(r, k), 0) << "pad lane";
+      }
+      if (r >= 3) {  // non-finite rows are zeros
+        for (size_t i = 0; i < k; ++i) ASSERT_EQ(at(r, i), 0) << "r=" << r << " i=" << i;
+        continue;
       }
       for (size_t i = 0; i < k; ++i) {
         ASSERT_LE(std::abs(at(r, i)), qmax);
@@ -407,6 +415,34 @@ TEST(LinearOp, F32AndQ8MatchReferenceForRows1To77WithAndWithoutThreads) {
 
 // Wide enough for several groups of column chunks, the last one partial: every output is
 // written once, with and without threads.
+// A NaN or an infinity in an input row makes that row's outputs NaN in both formats (the q8 path
+// quantizes rows, which would otherwise turn them into finite numbers), and no other row changes.
+TEST(LinearOp, NonFiniteInputRowComesOutNaNInF32AndQ8) {
+  const size_t n = 19, k = 40, rows = 6;
+  const std::vector<float> w = random_vector(n * k, 3), bias = random_vector(n, 4);
+  std::vector<float> x = random_vector(rows * k, 5);
+  for (WeightFormat format : {WeightFormat::f32, WeightFormat::q8}) {
+    const Linear linear(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k), format);
+    std::vector<float> clean(rows * n), got(rows * n);
+    linear.forward(x.data(), static_cast<int>(rows), clean.data(), Activation::quick_gelu, nullptr);
+    for (float bad : {std::nanf(""), INFINITY}) {
+      std::vector<float> dirty(x);
+      dirty[2 * k + 7] = bad;
+      linear.forward(dirty.data(), static_cast<int>(rows), got.data(), Activation::quick_gelu,
+                     nullptr);
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t c = 0; c < n; ++c) {
+          if (r == 2 && (format == WeightFormat::q8 || std::isnan(bad))) {
+            EXPECT_TRUE(std::isnan(got[r * n + c])) << "c=" << c;
+          } else if (r != 2) {
+            EXPECT_EQ(got[r * n + c], clean[r * n + c]) << "r=" << r << " c=" << c;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(LinearOp, WideLayerCoversEveryColumn) {
   const size_t n = 5003, k = 40;
   const std::vector<float> w = random_vector(n * k, 21), bias = random_vector(n, 22);
