@@ -2,7 +2,7 @@
 
 import { normalizeImage } from './images.mjs';
 import { chooseBuild, createInstance } from './runtime.mjs';
-import { gunzip, resolveSource } from './sources.mjs';
+import { gunzipLines, resolveSource } from './sources.mjs';
 
 // OpenAI's CLIP ViT-B/32 on the Hugging Face hub. The repository's main branch has no
 // model.safetensors (only pytorch_model.bin); the safetensors conversion lives on its pull
@@ -287,6 +287,10 @@ export class Clip {
 
 // The tokenizer's files as the module takes them (bytes, the OpenAI file decompressed), or null
 // when there are none. Read while the module starts.
+// What CLIP's tokenizer reads of OpenAI's BPE file: its version line and 48894 merges
+// (Tokenizer::kMergeCount in src/tokenizer.h).
+const OPENAI_BPE_LINES = 1 + 48894;
+
 async function readTokenizerFiles(files, progress) {
   const [vocab, merges] = await Promise.all([files.read('vocab.json'), files.read('merges.txt')]);
   if (vocab && merges) {
@@ -297,7 +301,11 @@ async function readTokenizerFiles(files, progress) {
   const bpe = await files.read('bpe_simple_vocab_16e6.txt.gz');
   if (!bpe) return null;
   progress.small('bpe_simple_vocab_16e6.txt.gz', bpe.length);
-  return { bpe: await gunzip(bpe) };
+  try {
+    return { bpe: await gunzipLines(bpe, OPENAI_BPE_LINES) };
+  } catch (error) {
+    throw new Error(`bpe_simple_vocab_16e6.txt.gz: not a whole gzip file (${error.message})`, { cause: error });
+  }
 }
 
 // Bytes, not strings: the module copies a Uint8Array into its memory in one go.

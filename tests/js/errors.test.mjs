@@ -153,6 +153,22 @@ describe('bad models', () => {
     await clip.dispose();
   });
 
+  test('an OpenAI BPE file that is not gzip, or cut short, rejects naming the file; the whole one then loads', async () => {
+    const files = memoryFiles('tiny-openclip');
+    const bpe = files['bpe_simple_vocab_16e6.txt.gz'];
+    const broken = {
+      'not gzip': new TextEncoder().encode('#version: 0.2\na b\n'),
+      'cut short in its compressed data': bpe.subarray(0, 100_000),
+    };
+    for (const [what, bytes] of Object.entries(broken)) {
+      await rejects(load({ ...files, 'bpe_simple_vocab_16e6.txt.gz': bytes }, { threads: 1 }), /bpe_simple_vocab_16e6\.txt\.gz: not a whole gzip file/, what);
+    }
+    const clip = await load(files, { threads: 1 });
+    const want = REFERENCE.models['tiny-openclip'].texts['a photo of a cat'];
+    assert.ok(cosine(await clip.embedText('a photo of a cat'), want) >= 0.99999);
+    await clip.dispose();
+  });
+
   test('bad options', async () => {
     await rejects(load(modelDir('tiny-hf'), { dtype: 'f64' }), /dtype must be one of f32, f16, q8/, 'dtype');
     await rejects(load(modelDir('tiny-hf'), { dtype: 'f16', threads: 1 }), /no model\.fp16\.safetensors in /, 'f16 file missing');
