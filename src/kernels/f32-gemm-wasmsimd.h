@@ -1,11 +1,13 @@
-// Body of the f32 GEMM microkernels: an MR x 8 register tile over weights packed by
-// pack_f32_gemm (kernels.h). Instantiated once per tile height and multiply-add in
+// Body of the f32 GEMM microkernels: an MR x 8 register tile (2 x 16 for two rows) over weights
+// packed by pack_f32_gemm (kernels.h). Instantiated once per tile height and multiply-add in
 // f32-gemm-mx8-wasmsimd.cpp and f32-gemm-mx8-wasmrelaxedsimd.cpp, so each tile size is its own
 // function that the wasm engine optimizes on its own.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
+#include "kernels/kernels.h"
 #include "kernels/simd.h"
 #include "kernels/vector-math.h"
 
@@ -111,19 +113,93 @@ inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, f
   }
 }
 
+// Two rows over pairs of panels: 2 x 16 outputs from 8 accumulators, as many as the 4 x 8 tile
+// keeps in flight (with a fused multiply-add of 4 cycles' latency, two per cycle need 8 chains;
+// a 2 x 8 tile's 4 would run at half speed). A last single panel goes through the 2 x 8 body.
+// Each output is still summed in k order, as by every other tile.
+template <typename Madd>
+inline void f32_gemm_2x16(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                          size_t c_stride, Activation act) {
+  const size_t panel_floats = kPanel * (1 + kc);
+  const float* a_end = a + kc * 2;
+  for (; nc > kPanel; nc -= std::min<size_t>(nc, 2 * kPanel)) {
+    const float* w0 = w;
+    const float* w1 = w + panel_floats;
+    v128_t acc[2][4];
+    for (int i = 0; i < 2; ++i) {
+      acc[i][0] = wasm_v128_load(w0);
+      acc[i][1] = wasm_v128_load(w0 + 4);
+      acc[i][2] = wasm_v128_load(w1);
+      acc[i][3] = wasm_v128_load(w1 + 4);
+    }
+    w0 += kPanel;
+    w1 += kPanel;
+    // One k step per basic block, as in f32_gemm_mx8.
+    auto step = [&](const float* ak) {
+      const v128_t b0 = wasm_v128_load(w0), b1 = wasm_v128_load(w0 + 4);
+      const v128_t b2 = wasm_v128_load(w1), b3 = wasm_v128_load(w1 + 4);
+      w0 += kPanel;
+      w1 += kPanel;
+      CLIP_UNROLL_ROWS
+      for (int i = 0; i < 2; ++i) {
+        const v128_t va = wasm_v128_load32_splat(ak + i);
+        acc[i][0] = Madd::madd(va, b0, acc[i][0]);
+        acc[i][1] = Madd::madd(va, b1, acc[i][1]);
+        acc[i][2] = Madd::madd(va, b2, acc[i][2]);
+        acc[i][3] = Madd::madd(va, b3, acc[i][3]);
+      }
+    };
+    if (kc != 0) {
+      for (const float* ak = a;;) {
+        step(ak);
+        if ((ak += 2) == a_end) break;
+        step(ak);
+        if ((ak += 2) == a_end) break;
+        step(ak);
+        if ((ak += 2) == a_end) break;
+        step(ak);
+        if ((ak += 2) == a_end) break;
+      }
+    }
+    const size_t second = std::min<size_t>(nc, 2 * kPanel) - kPanel;  // columns of the 2nd panel
+    CLIP_UNROLL_ROWS
+    for (int i = 0; i < 2; ++i) {
+      v128_t out[4];
+      for (int j = 0; j < 4; ++j) {
+        out[j] = act != Activation::none ? activate_f32x4(acc[i][j], act) : acc[i][j];
+      }
+      float* row = c + i * c_stride;
+      wasm_v128_store(row, out[0]);
+      wasm_v128_store(row + 4, out[1]);
+      if (second == kPanel) {
+        wasm_v128_store(row + 8, out[2]);
+        wasm_v128_store(row + 12, out[3]);
+      } else {
+        store_f32_partial(row + 8, second, out[2], out[3]);
+      }
+    }
+    c += 2 * kPanel;
+    w += 2 * panel_floats;
+  }
+  if (nc != 0) f32_gemm_mx8<2, Madd>(nc, kc, a, w, c, c_stride, act);
+}
+
 }  // namespace clip::kernels
 
-// Defines f32_gemm_{1..6}x8__<ISA> in namespace clip::kernels with multiply-add MADD: the 1..6-row
-// tiles (one function per row count, so any row count is covered by full tiles).
+// Defines f32_gemm_{1x8,2x16,3x8..6x8}__<ISA> in namespace clip::kernels with multiply-add MADD:
+// one function per row count, so any row count is covered by full tiles.
 #define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                 \
   void f32_gemm_##M##x8__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
                                size_t c_stride, Activation act) {                              \
     f32_gemm_mx8<M, MADD>(nc, kc, a, w, c, c_stride, act);                                     \
   }
-#define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD) \
-  CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)     \
-  CLIP_F32_GEMM_MX8_KERNEL(2, ISA, MADD)     \
-  CLIP_F32_GEMM_MX8_KERNEL(3, ISA, MADD)     \
-  CLIP_F32_GEMM_MX8_KERNEL(4, ISA, MADD)     \
-  CLIP_F32_GEMM_MX8_KERNEL(5, ISA, MADD)     \
+#define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD)                                                \
+  CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)                                                    \
+  void f32_gemm_2x16__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
+                            size_t c_stride, Activation act) {                              \
+    f32_gemm_2x16<MADD>(nc, kc, a, w, c, c_stride, act);                                    \
+  }                                                                                         \
+  CLIP_F32_GEMM_MX8_KERNEL(3, ISA, MADD)                                                    \
+  CLIP_F32_GEMM_MX8_KERNEL(4, ISA, MADD)                                                    \
+  CLIP_F32_GEMM_MX8_KERNEL(5, ISA, MADD)                                                    \
   CLIP_F32_GEMM_MX8_KERNEL(6, ISA, MADD)

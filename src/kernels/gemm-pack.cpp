@@ -172,12 +172,12 @@ int q16_max_for_depth(size_t k) {
 
 namespace {
 
-constexpr F32GemmKernel kF32GemmSimd[] = {f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd,
+constexpr F32GemmKernel kF32GemmSimd[] = {f32_gemm_1x8__wasmsimd, f32_gemm_2x16__wasmsimd,
                                           f32_gemm_3x8__wasmsimd, f32_gemm_4x8__wasmsimd,
                                           f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd};
 constexpr F32GemmKernel kF32GemmRelaxedSimd[] = {
-    f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x8__wasmrelaxedsimd, f32_gemm_3x8__wasmrelaxedsimd,
-    f32_gemm_4x8__wasmrelaxedsimd, f32_gemm_5x8__wasmrelaxedsimd, f32_gemm_6x8__wasmrelaxedsimd};
+    f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x16__wasmrelaxedsimd, f32_gemm_3x8__wasmrelaxedsimd,
+    f32_gemm_4x8__wasmrelaxedsimd, f32_gemm_5x8__wasmrelaxedsimd,  f32_gemm_6x8__wasmrelaxedsimd};
 static_assert(std::size(kF32GemmSimd) == kGemmKernelRows, "one kernel per tile height");
 static_assert(std::size(kF32GemmRelaxedSimd) == kGemmKernelRows, "one kernel per tile height");
 
@@ -201,7 +201,7 @@ bool enable_relaxed_simd() {
   float packed[kPanel * (1 + 3)], tile[2 * 3], got[2][8];  // f32_gemm_packed_size(8, 3)
   pack_f32_gemm(8, 3, &weight[0][0], 3, bias, packed);
   pack_f32_gemm_rows(2, 3, &a[0][0], 3, tile);
-  f32_gemm_2x8__wasmrelaxedsimd(8, 3, tile, packed, &got[0][0], 8, Activation::none);
+  f32_gemm_2x16__wasmrelaxedsimd(8, 3, tile, packed, &got[0][0], 8, Activation::none);
   for (int r = 0; r < 2; ++r) {
     for (int c = 0; c < 8; ++c) {
       float want = bias[c];

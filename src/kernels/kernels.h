@@ -31,8 +31,9 @@ constexpr int kPanel = 8;
 // Tallest tile the operators use. Under wasm it is 4 x 8: 8 accumulators, 2 weight vectors, a
 // splatted input and a product fit the 15 vector registers V8 allocates on x86-64, while taller
 // tiles spill (measured under Node 20, f32: 4x8 46, 5x8 30, 6x8 29 GFLOP/s). Natively (32 AVX-512
-// registers) 6 x 8 is faster: fewer instructions per multiply-add. Tile heights change speed only:
-// every output is summed in the same order whatever the tile.
+// registers) 6 x 8 is faster: fewer instructions per multiply-add. The f32 kernel for 2 rows
+// works on two panels at once (2 x 16), so that it keeps 8 accumulators too. Tile heights change
+// speed only: every output is summed in the same order whatever the tile.
 #if defined(__wasm__)
 constexpr int kMaxGemmRows = 4;
 #else
@@ -64,10 +65,10 @@ void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, fl
 using F32GemmFn = void(size_t nc, size_t kc, const float* a, const float* w, float* c,
                        size_t c_stride, Activation act);
 using F32GemmKernel = F32GemmFn*;
-F32GemmFn f32_gemm_1x8__wasmsimd, f32_gemm_2x8__wasmsimd, f32_gemm_3x8__wasmsimd,
+F32GemmFn f32_gemm_1x8__wasmsimd, f32_gemm_2x16__wasmsimd, f32_gemm_3x8__wasmsimd,
     f32_gemm_4x8__wasmsimd, f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd;
 // The same with relaxed SIMD's fused multiply-add (wasm modules with relaxed SIMD patched in).
-F32GemmFn f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x8__wasmrelaxedsimd,
+F32GemmFn f32_gemm_1x8__wasmrelaxedsimd, f32_gemm_2x16__wasmrelaxedsimd,
     f32_gemm_3x8__wasmrelaxedsimd, f32_gemm_4x8__wasmrelaxedsimd, f32_gemm_5x8__wasmrelaxedsimd,
     f32_gemm_6x8__wasmrelaxedsimd;
 // Any mr; a: mr rows a_stride apart.

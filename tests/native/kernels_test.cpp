@@ -81,11 +81,11 @@ F32Case make_f32_case(size_t rows, size_t n, size_t k, unsigned seed) {
 // adds; the wasm build's fused version is checked against the references by the JS tests).
 kernels::F32GemmKernel f32_kernel(bool relaxed, size_t tile) {
   static constexpr kernels::F32GemmKernel simd[] = {
-      kernels::f32_gemm_1x8__wasmsimd, kernels::f32_gemm_2x8__wasmsimd,
+      kernels::f32_gemm_1x8__wasmsimd, kernels::f32_gemm_2x16__wasmsimd,
       kernels::f32_gemm_3x8__wasmsimd, kernels::f32_gemm_4x8__wasmsimd,
       kernels::f32_gemm_5x8__wasmsimd, kernels::f32_gemm_6x8__wasmsimd};
   static constexpr kernels::F32GemmKernel relaxed_simd[] = {
-      kernels::f32_gemm_1x8__wasmrelaxedsimd, kernels::f32_gemm_2x8__wasmrelaxedsimd,
+      kernels::f32_gemm_1x8__wasmrelaxedsimd, kernels::f32_gemm_2x16__wasmrelaxedsimd,
       kernels::f32_gemm_3x8__wasmrelaxedsimd, kernels::f32_gemm_4x8__wasmrelaxedsimd,
       kernels::f32_gemm_5x8__wasmrelaxedsimd, kernels::f32_gemm_6x8__wasmrelaxedsimd};
   return (relaxed ? relaxed_simd : simd)[tile - 1];
