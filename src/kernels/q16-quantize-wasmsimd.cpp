@@ -39,8 +39,9 @@ void quantize_rows_q16__wasmsimd(size_t rows, size_t k, const float* x, size_t x
     }
     if (!all_finite) {
       scale[r] = NAN;
-      for (size_t p = 0; p < q16_row_length(k) / 2; ++p)
+      for (size_t p = 0; p < q16_row_length(k) / 2; ++p) {
         qr[p * pair_stride] = qr[p * pair_stride + 1] = 0;
+      }
       continue;
     }
 
