@@ -67,8 +67,9 @@ export interface RawPixels {
 
 /**
  * An image: encoded file bytes (JPEG, PNG, BMP, GIF; a Node Buffer is a Uint8Array), raw
- * pixels, a preprocessed Float32Array [3, imageSize, imageSize] (normalized, channel-major), or
- * in browsers a Blob/File, ImageData, ImageBitmap, image/canvas/video element or OffscreenCanvas.
+ * pixels, a preprocessed Float32Array [3, imageSize, imageSize] (normalized, channel-major, no
+ * NaN or infinity), or in browsers a Blob/File, ImageData, ImageBitmap, image/canvas/video
+ * element or OffscreenCanvas.
  */
 export type ImageInput =
   | Uint8Array

@@ -1,6 +1,7 @@
 #include "clip-model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "common.h"
@@ -52,6 +53,14 @@ std::vector<float> Model::embed_images(const float* pixels, int batch) {
   if (!pixels) fail("embed_images: no pixels");
   const int size = config_.vision->image_size;
   const size_t image_floats = static_cast<size_t>(3) * size * size;
+  // A NaN or an infinity would only come out as a NaN embedding: refuse it where it can still be
+  // named.
+  for (size_t i = 0; i < image_floats * static_cast<size_t>(batch); ++i) {
+    if (!std::isfinite(pixels[i])) {
+      fail("embed_images: image ", i / image_floats, " has a non-finite value (", pixels[i],
+           ") at index ", i % image_floats, " of its preprocessed pixels");
+    }
+  }
   std::vector<float> embeddings(static_cast<size_t>(batch) * config_.embed_dim);
   std::lock_guard<std::mutex> lock(run_mutex_);
   for (int b = 0; b < batch; ++b) {

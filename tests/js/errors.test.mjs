@@ -54,6 +54,9 @@ for (const threads of [1, 2]) {
       await rejects(clip.embedImage({ data: [1, 2, 3], width: 1, height: 1 }), /Uint8Array/, 'plain array pixels');
       await rejects(clip.embedImage({ data: new Uint8Array(4), width: 0, height: 4 }), /positive integers/, 'zero width');
       await rejects(clip.embedImage(new Float32Array(7)), /3x32x32 = 3072 floats, got 7/, 'preprocessed size');
+      const nanPixels = new Float32Array(3 * 32 * 32).fill(0.5);
+      nanPixels[9] = NaN;
+      await rejects(clip.embedImage(nanPixels), /embedImage: .*non-finite value \(nan\) at index 9/, 'NaN pixel');
       await rejects(clip.embedImage([]), /empty/, 'empty batch');
       await rejects(clip.embedImage([readImage('photo.png'), 5]), /image 1: unsupported/, 'bad batch item');
       await rejects(clip.embedText(42), /embedText: expected a string, got number/, 'text number');

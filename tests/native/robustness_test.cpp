@@ -431,6 +431,23 @@ TEST(RobustText, HostileTextGivesFiniteUnitEmbeddings) {
   EXPECT_ERROR(tokenizer.tokenize("a", 0), "context length must be >= 1");
 }
 
+// ---- one model ----
+
+TEST(RobustModel, NonFinitePreprocessedPixelsAreNamedAndTheModelStaysUsable) {
+  auto model = load_bytes(synthetic_checkpoint(Sizes{}), {WeightFormat::q8, 1});
+  std::vector<float> pixels(2 * 3 * 16 * 16, 0.25f);
+  const std::vector<float> clean = model->embed_images(pixels.data(), 2);
+  pixels[3 * 16 * 16 + 5] = std::nanf("");
+  EXPECT_ERROR(model->embed_images(pixels.data(), 2),
+               "image 1 has a non-finite value (nan) at index 5");
+  pixels[3 * 16 * 16 + 5] = 0.25f;
+  pixels[7] = -INFINITY;
+  EXPECT_ERROR(model->embed_images(pixels.data(), 2),
+               "image 0 has a non-finite value (-inf) at index 7");
+  pixels[7] = 0.25f;
+  EXPECT_EQ(model->embed_images(pixels.data(), 2), clean);
+}
+
 // ---- one model, several threads ----
 
 TEST(RobustModel, ConcurrentCallersGetTheSerialResults) {
