@@ -285,12 +285,12 @@ export class Clip {
   }
 }
 
-// The tokenizer's files as the module takes them (bytes, the OpenAI file decompressed), or null
-// when there are none. Read while the module starts.
 // What CLIP's tokenizer reads of OpenAI's BPE file: its version line and 48894 merges
 // (Tokenizer::kMergeCount in src/tokenizer.h).
 const OPENAI_BPE_LINES = 1 + 48894;
 
+// The tokenizer's files as the module takes them (bytes, the OpenAI file decompressed as far as
+// it is read), or null when there are none. Read while the module starts.
 async function readTokenizerFiles(files, progress) {
   const [vocab, merges] = await Promise.all([files.read('vocab.json'), files.read('merges.txt')]);
   if (vocab && merges) {
