@@ -37,18 +37,30 @@ struct RowTiles {
 };
 
 // Output columns are cut into chunks of whole panels: with one row tile, the unit of work a
-// thread claims. Chunks are visited in groups whose packed weights together fit a core's L2
-// (~768 KB); within a group, row tile by row tile, so a tile's inputs stay in L1 while the
-// group's weights are reused from L2 and each weight is fetched from memory once. Measured on
-// 50x768x3072 f32, one thread (GFLOP/s, weights hot in cache / cold as in a model where every
-// layer has its own): this order 52 / 44; row tile by row tile over all weights 52 / 36;
-// chunk by chunk 48 / 44.
+// thread claims. Chunks are visited in groups whose packed weights fit a core's L2; within a
+// group, row tile by row tile, so a tile's inputs stay in L1 while the group's weights are reused
+// from L2 and each weight is fetched from memory once. Measured on 50x768x3072 f32, one thread
+// (GFLOP/s, weights hot in cache / cold as in a model where every layer has its own): this order
+// 52 / 44; row tile by row tile over all weights 52 / 36; chunk by chunk 48 / 44.
+// The first row tile of a group still waits on its weights' way from memory. So the f32 tiles
+// after it read the next group's weights ahead, a slice each, while they compute: two groups
+// (~400 KB each) share the L2 (1 MB per core here). Chunks hold an even number of panels, which
+// the 2-row tile works on in pairs.
 constexpr size_t kChunkBytes = 192 * 1024;
-constexpr size_t kChunksPerGroup = 4;
+constexpr size_t kChunksPerGroup = 2;
+// Reading ahead pays where many tiles share the reads: with few row tiles they come too densely
+// to hide behind the arithmetic (text, 8 rows in 2 tiles: 16.8 -> 27.5 ms per embedding).
+constexpr size_t kMinTilesReadingAhead = 4;
 
 size_t chunk_panels(size_t panel_bytes, size_t panels) {
-  return std::clamp<size_t>(kChunkBytes / std::max<size_t>(panel_bytes, 1), 1, panels);
+  const size_t fit = kChunkBytes / std::max<size_t>(panel_bytes, 1);
+  return std::clamp<size_t>(std::max<size_t>(2, fit & ~size_t{1}), 1, panels);
 }
+
+// Bytes of the packed weights one tile reads ahead (F32GemmFn): from `offset`, `step` apart.
+struct ReadAheadSlice {
+  size_t offset = 0, step = 0;
+};
 
 // Below this many multiply-adds (~20 us on one core) waking a sleeping worker costs more than
 // it saves, so the calling thread does the work alone.
@@ -63,26 +75,38 @@ size_t packing_task_panels(size_t in) {
   return std::max<size_t>(1, (size_t{1} << 16) / std::max<size_t>(in, 1));
 }
 
-// Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels) over the
-// whole [rows, out] output of a GEMM of depth k, spread over the pool; the row tiles are the ones
-// the caller packed its input tiles for.
+// Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels, read_ahead)
+// over the whole [rows, out] output of a GEMM of depth k, spread over the pool; the row tiles are
+// the ones the caller packed its input tiles for.
 template <typename Tile>
 void for_each_gemm_tile(const RowTiles& row_tiles, size_t out, size_t k, size_t panel_bytes,
                         ThreadPool* pool, const Tile& tile) {
   const size_t panels = kernels::gemm_panels(out);
   const size_t per_chunk = chunk_panels(panel_bytes, panels);
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
+  const size_t group_panels = kChunksPerGroup * per_chunk;
+  const bool reading_ahead = row_tiles.count > kMinTilesReadingAhead;
   pool = pool_for(static_cast<double>(row_tiles.total) * out * k, pool);
   const size_t group_tasks = kChunksPerGroup * row_tiles.count;
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
     const size_t group = task / group_tasks, in_group_task = task % group_tasks;
     const size_t group_chunks = std::min(kChunksPerGroup, chunks - group * kChunksPerGroup);
-    const size_t t = in_group_task / group_chunks;
-    const size_t chunk = group * kChunksPerGroup + in_group_task % group_chunks;
-    const size_t first_panel = chunk * per_chunk;
+    const size_t t = in_group_task / group_chunks, chunk_in_group = in_group_task % group_chunks;
+    const size_t first_panel = (group * kChunksPerGroup + chunk_in_group) * per_chunk;
     const size_t col = first_panel * kernels::kPanel;
     const size_t cols = std::min(out - col, per_chunk * kernels::kPanel);
-    tile(row_tiles.begin(t), row_tiles.rows(t), col, cols, first_panel);
+    // Tiles 1.. of a (full) group split the next group's weights into one slice each.
+    ReadAheadSlice ahead;
+    const size_t next_panel = (group + 1) * group_panels;
+    if (reading_ahead && t > 0 && next_panel < panels) {
+      const size_t bytes = (std::min(panels, next_panel + group_panels) - next_panel) * panel_bytes;
+      const size_t slices = (row_tiles.count - 1) * group_chunks;
+      const size_t slice = (t - 1) * group_chunks + chunk_in_group;
+      const size_t reads = kernels::gemm_panels(cols) * ((k + 3) / 4);  // at most, F32GemmFn
+      ahead.offset = next_panel * panel_bytes + bytes * slice / slices;
+      ahead.step = bytes / slices / reads;
+    }
+    tile(row_tiles.begin(t), row_tiles.rows(t), col, cols, first_panel, ahead);
   });
 }
 
@@ -195,12 +219,14 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
     }
     const float* a = tiles.data();
     const size_t panel_floats = kernels::kPanel * (1 + in);
-    for_each_gemm_tile(row_tiles, out, in, panel_floats * sizeof(float), pool,
-                       [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
-                         kernels::f32_gemm_kernel(mr)(nc, in, a + r * in,
-                                                      packed_f32_.data() + panel * panel_floats,
-                                                      y + r * out + col, out, act);
-                       });
+    const auto* weight_bytes = reinterpret_cast<const uint8_t*>(packed_f32_.data());
+    for_each_gemm_tile(
+        row_tiles, out, in, panel_floats * sizeof(float), pool,
+        [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel, ReadAheadSlice ahead) {
+          kernels::f32_gemm_kernel(mr)(nc, in, a + r * in,
+                                       packed_f32_.data() + panel * panel_floats, y + r * out + col,
+                                       out, act, weight_bytes + ahead.offset, ahead.step);
+        });
     return;
   }
   // q8: activations are quantized per row to int16.
@@ -219,7 +245,9 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
   const float* a_scale = row_scale.data();
   const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
   for_each_gemm_tile(row_tiles, out, in, panel_bytes, pool,
-                     [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel) {
+                     // int8 weights are a quarter the size: no wait on the first tile to hide
+                     // (tower probe, q8 weights cold or hot alike).
+                     [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel, ReadAheadSlice) {
                        kernels::q8_gemm_kernel(mr)(nc, q_len, a + r * q_len, a_scale + r,
                                                    packed_q8_.data() + panel * panel_bytes,
                                                    y + r * out + col, out, act);
@@ -262,6 +290,8 @@ void multi_head_attention(const float* q, int first_query, int queries, const fl
     tile.resize(kernels::kMaxGemmRows * std::max(n, dim));  // one row tile of Q_h or P
     kernels::pack_f32_gemm(n, dim, k + h * dim, width, nullptr, packed_k.data());
     kernels::pack_f32_gemm_kn(n, dim, v + h * dim, width, nullptr, packed_v.data());
+    // K_h and V_h were just packed: nothing to read ahead (the kernels read this byte again).
+    const auto* no_read_ahead = reinterpret_cast<const uint8_t*>(packed_k.data());
 
     const RowTiles row_tiles(m);
     for (size_t t = 0; t < row_tiles.count; ++t) {
@@ -272,7 +302,7 @@ void multi_head_attention(const float* q, int first_query, int queries, const fl
       float* s = scores.data() + r * n;  // [mr, n]
       kernels::pack_f32_gemm_rows(mr, dim, q + r * width + h * dim, width, tile.data());
       kernels::f32_gemm_kernel(mr)(visible, dim, tile.data(), packed_k.data(), s, n,
-                                   Activation::none);
+                                   Activation::none, no_read_ahead, 0);
       for (size_t i = 0; i < mr; ++i) {
         const size_t row_visible = causal ? first + r + i + 1 : n;
         kernels::f32_softmax__wasmsimd(1, row_visible, scale, s + i * n, n);
@@ -280,7 +310,7 @@ void multi_head_attention(const float* q, int first_query, int queries, const fl
       }
       kernels::pack_f32_gemm_rows(mr, n, s, n, tile.data());
       kernels::f32_gemm_kernel(mr)(dim, n, tile.data(), packed_v.data(), out + r * width + h * dim,
-                                   width, Activation::none);
+                                   width, Activation::none, no_read_ahead, 0);
     }
   });
 }

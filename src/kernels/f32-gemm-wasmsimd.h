@@ -1,11 +1,13 @@
 // Body of the f32 GEMM microkernels: an MR x 8 register tile (2 x 16 for two rows) over weights
 // packed by pack_f32_gemm (kernels.h). Instantiated once per tile height and multiply-add in
 // f32-gemm-mx8-wasmsimd.cpp and f32-gemm-mx8-wasmrelaxedsimd.cpp, so each tile size is its own
-// function that the wasm engine optimizes on its own.
+// function that the wasm engine optimizes on its own. Each block of four k steps starts with one
+// read ahead (F32GemmFn in kernels.h).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 #include "kernels/simd.h"
@@ -50,9 +52,18 @@ inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* a, const float* w) 
 }
 
 // c[MR, nc] = act(a[MR, kc] · W + bias), a packed by pack_f32_gemm_rows.
+// One read of the bytes read ahead; summed so that no compiler drops the reads.
+inline uint32_t read_ahead(const uint8_t*& ahead, size_t step) {
+  const uint32_t byte = *static_cast<const volatile uint8_t*>(ahead);
+  ahead += step;
+  return byte;
+}
+
 template <int MR, typename Madd>
-inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, float* c,
-                         size_t c_stride, Activation act) {
+inline uint32_t f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                             size_t c_stride, Activation act, const uint8_t* ahead,
+                             size_t ahead_step) {
+  uint32_t read_sum = 0;
   float* c_row[MR];
   CLIP_UNROLL_ROWS
   for (int i = 0; i < MR; ++i) c_row[i] = c + i * c_stride;
@@ -75,6 +86,7 @@ inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, f
     if (kc != 0) {
       const float* ak = a;
       for (;;) {
+        read_sum += read_ahead(ahead, ahead_step);
         f32_gemm_step<MR, Madd>(acc, ak, w);
         w += 8;
         if ((ak += MR) == a_end) break;
@@ -104,11 +116,11 @@ inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, f
         c_row[i] += 8;
       }
       nc -= 8;
-      if (nc == 0) return;
+      if (nc == 0) return read_sum;
     } else {
       CLIP_UNROLL_ROWS
       for (int i = 0; i < MR; ++i) store_f32_partial(c_row[i], nc, acc[i][0], acc[i][1]);
-      return;
+      return read_sum;
     }
   }
 }
@@ -118,8 +130,10 @@ inline void f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, f
 // a 2 x 8 tile's 4 would run at half speed). A last single panel goes through the 2 x 8 body.
 // Each output is still summed in k order, as by every other tile.
 template <typename Madd>
-inline void f32_gemm_2x16(size_t nc, size_t kc, const float* a, const float* w, float* c,
-                          size_t c_stride, Activation act) {
+inline uint32_t f32_gemm_2x16(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                              size_t c_stride, Activation act, const uint8_t* ahead,
+                              size_t ahead_step) {
+  uint32_t read_sum = 0;
   const size_t panel_floats = kPanel * (1 + kc);
   const float* a_end = a + kc * 2;
   for (; nc > kPanel; nc -= std::min<size_t>(nc, 2 * kPanel)) {
@@ -151,6 +165,7 @@ inline void f32_gemm_2x16(size_t nc, size_t kc, const float* a, const float* w, 
     };
     if (kc != 0) {
       for (const float* ak = a;;) {
+        read_sum += read_ahead(ahead, ahead_step);
         step(ak);
         if ((ak += 2) == a_end) break;
         step(ak);
@@ -181,25 +196,28 @@ inline void f32_gemm_2x16(size_t nc, size_t kc, const float* a, const float* w, 
     c += 2 * kPanel;
     w += 2 * panel_floats;
   }
-  if (nc != 0) f32_gemm_mx8<2, Madd>(nc, kc, a, w, c, c_stride, act);
+  if (nc != 0) read_sum += f32_gemm_mx8<2, Madd>(nc, kc, a, w, c, c_stride, act, ahead, ahead_step);
+  return read_sum;
 }
 
 }  // namespace clip::kernels
 
 // Defines f32_gemm_{1x8,2x16,3x8..6x8}__<ISA> in namespace clip::kernels with multiply-add MADD:
 // one function per row count, so any row count is covered by full tiles.
-#define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                 \
-  void f32_gemm_##M##x8__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
-                               size_t c_stride, Activation act) {                              \
-    f32_gemm_mx8<M, MADD>(nc, kc, a, w, c, c_stride, act);                                     \
+#define CLIP_F32_GEMM_MX8_KERNEL(M, ISA, MADD)                                                     \
+  uint32_t f32_gemm_##M##x8__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
+                                   size_t c_stride, Activation act, const uint8_t* ahead,          \
+                                   size_t ahead_step) {                                            \
+    return f32_gemm_mx8<M, MADD>(nc, kc, a, w, c, c_stride, act, ahead, ahead_step);               \
   }
-#define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD)                                                \
-  CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)                                                    \
-  void f32_gemm_2x16__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
-                            size_t c_stride, Activation act) {                              \
-    f32_gemm_2x16<MADD>(nc, kc, a, w, c, c_stride, act);                                    \
-  }                                                                                         \
-  CLIP_F32_GEMM_MX8_KERNEL(3, ISA, MADD)                                                    \
-  CLIP_F32_GEMM_MX8_KERNEL(4, ISA, MADD)                                                    \
-  CLIP_F32_GEMM_MX8_KERNEL(5, ISA, MADD)                                                    \
+#define CLIP_F32_GEMM_MX8_KERNELS(ISA, MADD)                                                    \
+  CLIP_F32_GEMM_MX8_KERNEL(1, ISA, MADD)                                                        \
+  uint32_t f32_gemm_2x16__##ISA(size_t nc, size_t kc, const float* a, const float* w, float* c, \
+                                size_t c_stride, Activation act, const uint8_t* ahead,          \
+                                size_t ahead_step) {                                            \
+    return f32_gemm_2x16<MADD>(nc, kc, a, w, c, c_stride, act, ahead, ahead_step);              \
+  }                                                                                             \
+  CLIP_F32_GEMM_MX8_KERNEL(3, ISA, MADD)                                                        \
+  CLIP_F32_GEMM_MX8_KERNEL(4, ISA, MADD)                                                        \
+  CLIP_F32_GEMM_MX8_KERNEL(5, ISA, MADD)                                                        \
   CLIP_F32_GEMM_MX8_KERNEL(6, ISA, MADD)

@@ -201,7 +201,8 @@ bool enable_relaxed_simd() {
   float packed[kPanel * (1 + 3)], tile[2 * 3], got[2][8];  // f32_gemm_packed_size(8, 3)
   pack_f32_gemm(8, 3, &weight[0][0], 3, bias, packed);
   pack_f32_gemm_rows(2, 3, &a[0][0], 3, tile);
-  f32_gemm_2x16__wasmrelaxedsimd(8, 3, tile, packed, &got[0][0], 8, Activation::none);
+  f32_gemm_2x16__wasmrelaxedsimd(8, 3, tile, packed, &got[0][0], 8, Activation::none,
+                                 reinterpret_cast<const uint8_t*>(packed), 0);
   for (int r = 0; r < 2; ++r) {
     for (int c = 0; c < 8; ++c) {
       float want = bias[c];

@@ -61,9 +61,16 @@ void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, co
 // tile: mr rows of a (rows a_stride apart) interleaved as the mr-row kernels read them.
 void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, float* tile);
 
-// a: the kernel's MR rows, packed by pack_f32_gemm_rows.
-using F32GemmFn = void(size_t nc, size_t kc, const float* a, const float* w, float* c,
-                       size_t c_stride, Activation act);
+// a: the kernel's MR rows, packed by pack_f32_gemm_rows. While it computes, the kernel reads
+// one byte of `ahead` at the start of every four steps of k, each `ahead_step` bytes after the
+// last: at most ceil(nc / 8) * ceil(kc / 4) reads, all of which must be readable (step 0 reads
+// one byte again and again). A caller points it at weights that later tiles will need, so that
+// they arrive in cache while this tile is busy with weights already there: wasm has no prefetch
+// instruction, and the hardware's prefetchers stop at every 4 KB page. Returns the bytes read,
+// summed (so that no compiler drops the reads); callers ignore it.
+using F32GemmFn = uint32_t(size_t nc, size_t kc, const float* a, const float* w, float* c,
+                           size_t c_stride, Activation act, const uint8_t* ahead,
+                           size_t ahead_step);
 using F32GemmKernel = F32GemmFn*;
 F32GemmFn f32_gemm_1x8__wasmsimd, f32_gemm_2x16__wasmsimd, f32_gemm_3x8__wasmsimd,
     f32_gemm_4x8__wasmsimd, f32_gemm_5x8__wasmsimd, f32_gemm_6x8__wasmsimd;

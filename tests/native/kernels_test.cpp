@@ -113,7 +113,15 @@ TEST(F32Gemm, EveryTileMatchesScalarOverEdgeGrid) {
             // Guard columns past n catch stores outside the output.
             const size_t stride = n + 3;
             std::vector<float> got(mr * stride, 7.f), want(mr * stride, 7.f);
-            f32_kernel(relaxed, mr)(n, k, tile.data(), c.packed.data(), got.data(), stride, act);
+            // The reads ahead: 1 where a read may land (every 3rd byte, as many as documented),
+            // 0 between, 100 past the end. Their sum counts them and catches a stray one.
+            const size_t most_reads = kernels::gemm_panels(n) * ((k + 3) / 4), step = 3;
+            std::vector<uint8_t> ahead(most_reads * step + 64, 100);
+            for (size_t i = 0; i < most_reads * step; ++i) ahead[i] = i % step == 0;
+            const uint32_t reads = f32_kernel(relaxed, mr)(
+                n, k, tile.data(), c.packed.data(), got.data(), stride, act, ahead.data(), step);
+            ASSERT_GE(reads, (k + 3) / 4) << "mr=" << mr << " n=" << n << " k=" << k;
+            ASSERT_LE(reads, most_reads) << "mr=" << mr << " n=" << n << " k=" << k;
             kernels::f32_gemm__scalar(mr, n, k, c.a.data(), k, c.packed.data(), want.data(), stride,
                                       act);
             for (size_t r = 0; r < mr; ++r) {
