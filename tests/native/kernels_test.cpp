@@ -421,8 +421,6 @@ TEST(LinearOp, F32AndQ8MatchReferenceForRows1To77WithAndWithoutThreads) {
   EXPECT_GT(q8_cos_min, 0.999);
 }
 
-// Wide enough for several groups of column chunks, the last one partial: every output is
-// written once, with and without threads.
 // A NaN or an infinity in an input row makes that row's outputs NaN in both formats (the q8 path
 // quantizes rows, which would otherwise turn them into finite numbers), and no other row changes.
 TEST(LinearOp, NonFiniteInputRowComesOutNaNInF32AndQ8) {
@@ -451,6 +449,9 @@ TEST(LinearOp, NonFiniteInputRowComesOutNaNInF32AndQ8) {
   }
 }
 
+// Wide enough for several groups of column chunks, the last one partial, and at 50 rows for the
+// tiles to read the next group's weights ahead: every output is written once, with and without
+// threads (the sanitizer build checks that every read ahead stays inside the weights).
 TEST(LinearOp, WideLayerCoversEveryColumn) {
   const size_t n = 5003, k = 40;
   const std::vector<float> w = random_vector(n * k, 21), bias = random_vector(n, 22);
