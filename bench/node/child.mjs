@@ -158,7 +158,7 @@ async function load(task) {
 // (16 MB at a time, from the page cache) into fresh WebAssembly memory, then into memory already
 // touched. The difference is the operating system handing out fresh pages, which every runtime
 // pays for the memory its weights end up in. Also fresh, as our loader reads large tensors: 4 MB
-// pieces, `parallel` reads at a time on Node's I/O threads (one per core, at most 4).
+// pieces, `parallel` reads at a time on Node's I/O threads (one more than cores, at most 4).
 async function floor(task) {
   const file = join(task.paths.modelDir, 'model.safetensors');
   const chunk = 16 << 20;
@@ -182,7 +182,7 @@ async function floor(task) {
   read(touched, false);
   const touchedRead = read(touched, false);
 
-  const parallel = Math.max(1, Math.min(4, availableParallelism()));
+  const parallel = Math.min(4, 1 + availableParallelism()); // as js/src/sources.mjs
   const piece = 4 << 20;
   const memory = new WebAssembly.Memory({ initial: pages(size), maximum: pages(size) });
   const handle = await open(file, 'r');
