@@ -51,7 +51,6 @@ inline void f32_gemm_step(v128_t (&acc)[MR][2], const float* a, const float* w) 
   }
 }
 
-// c[MR, nc] = act(a[MR, kc] · W + bias), a packed by pack_f32_gemm_rows.
 // One read of the bytes read ahead; summed so that no compiler drops the reads.
 inline uint32_t read_ahead(const uint8_t*& ahead, size_t step) {
   const uint32_t byte = *static_cast<const volatile uint8_t*>(ahead);
@@ -59,6 +58,7 @@ inline uint32_t read_ahead(const uint8_t*& ahead, size_t step) {
   return byte;
 }
 
+// c[MR, nc] = act(a[MR, kc] · W + bias), a packed by pack_f32_gemm_rows.
 template <int MR, typename Madd>
 inline uint32_t f32_gemm_mx8(size_t nc, size_t kc, const float* a, const float* w, float* c,
                              size_t c_stride, Activation act, const uint8_t* ahead,
