@@ -77,15 +77,16 @@ size_t packing_task_panels(size_t in) {
 
 // Runs tile(row_begin, row_count, col_begin, col_count, weights_offset_in_panels, read_ahead)
 // over the whole [rows, out] output of a GEMM of depth k, spread over the pool; the row tiles are
-// the ones the caller packed its input tiles for.
+// the ones the caller packed its input tiles for. Slices to read ahead are handed out only with
+// `read_ahead` (otherwise every slice is empty).
 template <typename Tile>
 void for_each_gemm_tile(const RowTiles& row_tiles, size_t out, size_t k, size_t panel_bytes,
-                        ThreadPool* pool, const Tile& tile) {
+                        bool read_ahead, ThreadPool* pool, const Tile& tile) {
   const size_t panels = kernels::gemm_panels(out);
   const size_t per_chunk = chunk_panels(panel_bytes, panels);
   const size_t chunks = (panels + per_chunk - 1) / per_chunk;
   const size_t group_panels = kChunksPerGroup * per_chunk;
-  const bool reading_ahead = row_tiles.count > kMinTilesReadingAhead;
+  const bool reading_ahead = read_ahead && row_tiles.count > kMinTilesReadingAhead;
   pool = pool_for(static_cast<double>(row_tiles.total) * out * k, pool);
   const size_t group_tasks = kChunksPerGroup * row_tiles.count;
   parallel_for(pool, chunks * row_tiles.count, [&](size_t task) {
@@ -221,7 +222,7 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
     const size_t panel_floats = kernels::kPanel * (1 + in);
     const auto* weight_bytes = reinterpret_cast<const uint8_t*>(packed_f32_.data());
     for_each_gemm_tile(
-        row_tiles, out, in, panel_floats * sizeof(float), pool,
+        row_tiles, out, in, panel_floats * sizeof(float), /*read_ahead=*/true, pool,
         [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel, ReadAheadSlice ahead) {
           kernels::f32_gemm_kernel(mr)(nc, in, a + r * in,
                                        packed_f32_.data() + panel * panel_floats, y + r * out + col,
@@ -244,9 +245,9 @@ void Linear::forward(const float* x, int rows, float* y, Activation act, ThreadP
   const int16_t* a = quantized.data();
   const float* a_scale = row_scale.data();
   const size_t panel_bytes = kernels::q8_gemm_packed_size(kernels::kPanel, in);
-  for_each_gemm_tile(row_tiles, out, in, panel_bytes, pool,
-                     // int8 weights are a quarter the size: no wait on the first tile to hide
-                     // (tower probe, q8 weights cold or hot alike).
+  // int8 weights are a quarter the size: no wait on the first tile to hide (tower probe, q8
+  // weights cold or hot alike), so nothing is read ahead.
+  for_each_gemm_tile(row_tiles, out, in, panel_bytes, /*read_ahead=*/false, pool,
                      [&](size_t r, size_t mr, size_t col, size_t nc, size_t panel, ReadAheadSlice) {
                        kernels::q8_gemm_kernel(mr)(nc, q_len, a + r * q_len, a_scale + r,
                                                    packed_q8_.data() + panel * panel_bytes,
