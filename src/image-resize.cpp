@@ -304,7 +304,7 @@ std::array<int, 2> shorter_side_resized_size(int width, int height, int size) {
 std::vector<float> preprocess_image(const RgbImage& image, const PreprocessConfig& config) {
   check_rgb(image, "preprocess_image");
   const int size = config.image_size;
-  if (size <= 0 || size > 4096) fail("preprocess_image: bad image_size ", size);
+  if (size <= 0 || size > kMaxModelImageSize) fail("preprocess_image: bad image_size ", size);
   for (int c = 0; c < 3; ++c) {
     if (!(std::isfinite(config.std[c]) && config.std[c] != 0.0f && std::isfinite(config.mean[c]))) {
       fail("preprocess_image: bad normalization for channel ", c, " (mean ", config.mean[c],

@@ -236,6 +236,24 @@ void check_jpeg_for_stb(const uint8_t* bytes, size_t size) {
   }
 }
 
+// Peak bytes per pixel of stb's decoder for this file: two of its buffers are alive at once at
+// each step. GIF: an RGBA canvas, the previous canvas and a history byte. PNG: the inflated
+// samples and the image filtered out of them (16-bit samples take two bytes in both), then the
+// palette-expanded or 8-bit image and the RGB result. JPEG and BMP: at most four components and
+// the RGB result.
+int decode_bytes_per_pixel(Format format, const uint8_t* bytes, size_t size) {
+  constexpr int kRgb = 3;
+  if (format == Format::kGif) return 4 + 4 + 1;
+  if (format == Format::kPng && size >= 26) {  // IHDR: bit depth at 24, color type at 25
+    const int depth = bytes[24], color_type = bytes[25];
+    const int samples = color_type == 2 ? 3 : color_type == 4 ? 2 : color_type == 6 ? 4 : 1;
+    const int raw = samples * (depth == 16 ? 2 : 1);  // sub-byte depths round up
+    const int expanded = color_type == 3 ? 4 : samples;
+    return std::max({2 * raw, raw + expanded, expanded + kRgb});
+  }
+  return 4 + kRgb;
+}
+
 void check_dimensions(const char* where, int64_t width, int64_t height, const ImageLimits& limits) {
   if (width <= 0 || height <= 0) fail(where, ": zero-size image (", width, "x", height, ")");
   if (width > limits.max_side || height > limits.max_side) {
@@ -279,6 +297,12 @@ RgbImage decode_image(const uint8_t* bytes, size_t size, const ImageLimits& limi
     fail("decode_image: corrupt ", name, " header (", stbi_failure_reason(), ")");
   }
   check_dimensions("decode_image", width, height, limits);
+  const int64_t decode_bytes =
+      int64_t{width} * height * decode_bytes_per_pixel(format, bytes, size);
+  if (decode_bytes > limits.max_decode_bytes) {
+    fail("decode_image: decoding this ", width, "x", height, " ", name, " would take ",
+         decode_bytes >> 20, " MB, more than the limit of ", limits.max_decode_bytes >> 20, " MB");
+  }
 
   // 3 channels requested: stb replicates gray, drops alpha and expands palettes, as
   // convert('RGB') does; 16-bit samples are reduced to their high byte.

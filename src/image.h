@@ -19,7 +19,15 @@ struct RgbImage {
 struct ImageLimits {
   int max_side = 16384;
   int64_t max_pixels = 64ll << 20;  // checked before any pixel buffer is allocated
+  // The decoder's own buffers, estimated from the header: a GIF's canvas or a 16-bit PNG takes
+  // 12 bytes per pixel, so the pixel limit alone would let a tiny file claim ~800 MB, which a
+  // WebAssembly heap never gives back.
+  int64_t max_decode_bytes = 512ll << 20;
 };
+
+// The largest input side a model may declare: far above any CLIP (224-448), and small enough that
+// every size derived from it (3 * side^2 floats) fits 32-bit sizes, as in wasm32.
+constexpr int kMaxModelImageSize = 4096;
 
 struct PreprocessConfig {
   int image_size = 224;

@@ -1,6 +1,7 @@
 #include "model-config.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -125,7 +126,11 @@ int get_int(const Json& object, const char* key, int fallback) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
   if (!it->is_number_integer()) fail("config: ", key, " must be an integer");
-  return it->get<int>();
+  const bool fits = it->is_number_unsigned()
+                        ? it->get<uint64_t>() <= uint64_t{INT_MAX}
+                        : it->get<int64_t>() >= INT_MIN && it->get<int64_t>() <= INT_MAX;
+  if (!fits) fail("config: ", key, " is ", it->dump(), ", out of range");
+  return static_cast<int>(it->get<int64_t>());
 }
 
 Activation parse_activation(const std::string& name) {
@@ -211,6 +216,11 @@ ModelConfig infer_config(const SafetensorsHeader& header) {
     if (grid < 1 || int64_t{grid} * grid + 1 != positions.shape[0] || positions.shape[1] != width) {
       fail("weights: ", n.vision_positions, " must be [grid*grid + 1, ", width, "]");
     }
+    if (int64_t{grid} * v.patch_size > kMaxModelImageSize) {
+      fail("weights: ", n.vision_positions, " and ", n.patch, " give an input side of ",
+           int64_t{grid} * v.patch_size, " pixels (", grid, " patches of ", v.patch_size,
+           "), more than the ", kMaxModelImageSize, " supported");
+    }
     v.image_size = grid * v.patch_size;
     v.preprocess.image_size = v.image_size;
     v.transformer = infer_transformer(header, n.vision_layers, n.vision_fc1, width);
@@ -225,6 +235,12 @@ ModelConfig infer_config(const SafetensorsHeader& header) {
     TextConfig t;
     t.vocab_size = size_from(tokens, 0, "vocabulary size");
     t.context_length = size_from(positions, 0, "context length");
+    // Attention holds context^2 scores per head: bounded so that they fit 32-bit sizes (wasm32).
+    constexpr int kMaxContextLength = 4096;
+    if (t.context_length > kMaxContextLength) {
+      fail("weights: ", n.text_positions, " gives the context length ", t.context_length,
+           ", more than the ", kMaxContextLength, " supported");
+    }
     t.transformer =
         infer_transformer(header, n.text_layers, n.text_fc1, size_from(tokens, 1, "width"));
     const int dim = projection_dim(projection, n.projections_transposed);

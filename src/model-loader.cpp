@@ -574,18 +574,26 @@ std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions optio
   }
   std::string config = read_text_file(dir + "/config.json");
   if (config.empty()) config = read_text_file(dir + "/open_clip_config.json");
+  const std::string preprocessor = read_text_file(dir + "/preprocessor_config.json");
   std::ifstream in(weights, std::ios::binary | std::ios::ate);
   if (!in) fail("cannot open ", weights);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  const std::streamoff size = in.tellg();
   in.seekg(0);
-  ModelLoader loader(options, config, read_text_file(dir + "/preprocessor_config.json"), size);
-  std::vector<uint8_t> chunk(1 << 20);
-  while (in) {
-    in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
-    loader.feed(chunk.data(), static_cast<size_t>(in.gcount()));
+  if (size < 0 || !in) fail("'", weights, "': cannot determine its size");
+  try {
+    ModelLoader loader(options, config, preprocessor, static_cast<uint64_t>(size));
+    std::vector<uint8_t> chunk(1 << 20);
+    while (in) {
+      in.read(reinterpret_cast<char*>(chunk.data()), static_cast<std::streamsize>(chunk.size()));
+      loader.feed(chunk.data(), static_cast<size_t>(in.gcount()));
+    }
+    // (A folder named model.safetensors opens, then fails its first read.)
+    if (in.bad()) fail("read error (not a regular file?)");
+    loader.finish();
+    return loader.model();
+  } catch (const Error& e) {
+    fail("'", weights, "': ", e.what());
   }
-  loader.finish();
-  return loader.model();
 }
 
 }  // namespace clip

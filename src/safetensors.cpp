@@ -406,7 +406,9 @@ void SafetensorsStream::check_usable(const char* call) const {
 
 void SafetensorsStream::feed(const uint8_t* bytes, size_t size) {
   check_usable("feed()");
-  window_kind_ = WindowKind::kNone;  // bytes fed here replace an uncommitted window
+  // Bytes fed here replace an uncommitted window; a tensor window had already grown pending_.
+  if (window_kind_ == WindowKind::kTensor) pending_.resize(window_begin_);
+  window_kind_ = WindowKind::kNone;
   try {
     while (size > 0) {
       size_t used = 0;

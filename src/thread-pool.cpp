@@ -1,6 +1,7 @@
 #include "thread-pool.h"
 
 #include <algorithm>
+#include <system_error>
 
 #include "common.h"
 
@@ -8,16 +9,29 @@ namespace clip {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  try {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& error) {
+    // The workers started so far wait on wake_: stop them before the members go away.
+    const size_t started = workers_.size();
+    stop_workers();
+    fail("thread pool: could not start thread ", started + 2, " of ", threads, " (", error.what(),
+         ")");
+  }
 }
 
 ThreadPool::~ThreadPool() {
+  stop_workers();
+}
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
+  workers_.clear();
 }
 
 namespace {

@@ -34,6 +34,7 @@ class ThreadPool {
 
  private:
   void worker_loop();
+  void stop_workers();  // wakes every worker to exit and joins it
   // Claims and runs tasks of job `generation` until none is left.
   void run_tasks(uint32_t generation, const std::function<void(size_t)>& task, size_t count);
 

@@ -397,6 +397,25 @@ TEST(ImageDecode, DimensionLimitsCheckedBeforeDecoding) {
   expect_error([&] { decode_string(png, tight); }, "maximum side of 511");
 }
 
+TEST(ImageDecode, DecoderMemoryIsBudgetedFromTheHeader) {
+  // Within the pixel limit (64 Mi pixels) but not the decoder's memory: a GIF's canvases take 9
+  // bytes per pixel, a 16-bit RGBA PNG's buffers 16. Only headers: the budget fires first.
+  std::string gif = "GIF89a";
+  gif += {'\x00', '\x40', '\x00', '\x10', 0, 0, 0};  // 16384 x 4096
+  expect_error([&] { decode_string(gif); },
+               "decoding this 16384x4096 GIF would take 576 MB, more than the limit of 512 MB");
+  expect_error([] { decode_string(png_header(8192, 8192, 16, 6)); },
+               "decoding this 8192x8192 PNG would take 1024 MB");
+  // An 8-bit RGB PNG of the same size (6 bytes per pixel) is within it: the decoder runs, and
+  // reports that the data is missing.
+  try {
+    decode_string(png_header(8192, 8192, 8, 2));
+    FAIL() << "a header without data decoded";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("would take"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageDecode, SixteenBitPngKeepsHighByte) {
   // Gray 16-bit: 0x1234 -> 0x12 (Pillow would clip its mode "I" to 255; see image.h).
   std::string gray_rows;

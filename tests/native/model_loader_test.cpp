@@ -1,6 +1,8 @@
 // Loading: partial checkpoints, streaming readiness, threads, and every kind of bad checkpoint.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "common.h"
@@ -211,6 +213,23 @@ TEST(ModelLoader, TruncatedStreamFailsAndNothingIsReady) {
   loader.feed(file.data(), file.size() / 2);
   EXPECT_THROW(loader.finish(), Error);
   EXPECT_FALSE(loader.model()->text_ready());
+}
+
+TEST(ModelLoader, FolderErrorsNameTheWeightsFile) {
+  // A folder whose model.safetensors is itself a folder, and one whose weights stop halfway:
+  // each error says which file.
+  const std::string dir = testing::TempDir() + "clip-folder-errors";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/odd/model.safetensors");
+  test::expect_error([&] { load_model_dir(dir + "/odd"); },
+                     "odd/model.safetensors': read error (not a regular file?)");
+  std::filesystem::create_directories(dir + "/cut");
+  const auto file = test::write_safetensors(tiny_tensors());
+  std::ofstream(dir + "/cut/model.safetensors", std::ios::binary)
+      .write(reinterpret_cast<const char*>(file.data()),
+             static_cast<std::streamsize>(file.size() / 2));
+  test::expect_error([&] { load_model_dir(dir + "/cut"); }, "cut/model.safetensors': ");
+  std::filesystem::remove_all(dir);
 }
 
 // Older transformers checkpoints (like the hub's openai/clip-vit-base-patch32) carry I64

@@ -202,6 +202,30 @@ TEST(RobustLoader, DegenerateSizesAreRefusedAtTheHeader) {
   }
 }
 
+TEST(RobustLoader, SizesBeyondWhatTheEncodersSupportAreRefusedAtTheHeader) {
+  // A small header can declare an input side of a billion pixels or a context whose attention
+  // scores overflow 32-bit sizes (wasm32): refused by name before any data.
+  Sizes wide, long_context;
+  wide.grid = 513;  // 513 x 8 = 4104 pixels
+  long_context.context = 4097;
+  ModelLoader wide_loader;
+  const std::string wide_header = checkpoint_header(wide);
+  EXPECT_ERROR(
+      wide_loader.feed(bytes_of(wide_header), wide_header.size()),
+      "give an input side of 4104 pixels (513 patches of 8), more than the 4096 supported");
+  ModelLoader long_loader;
+  const std::string long_header = checkpoint_header(long_context);
+  EXPECT_ERROR(long_loader.feed(bytes_of(long_header), long_header.size()),
+               "gives the context length 4097, more than the 4096 supported");
+}
+
+TEST(RobustLoader, ConfigIntegersBeyondIntAreRefused) {
+  const std::string header = checkpoint_header(Sizes{});
+  ModelLoader loader({}, R"({"text_config": {"num_attention_heads": 4294967300}})");
+  EXPECT_ERROR(loader.feed(bytes_of(header), header.size()),
+               "config: num_attention_heads is 4294967300, out of range");
+}
+
 TEST(RobustLoader, WidthThatHeadsCannotSplitIsRefused) {
   // Without a config file, heads are width / 64. A width that is no multiple of that head count
   // would leave columns out of attention and give wrong embeddings without any error.

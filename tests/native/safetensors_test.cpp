@@ -413,6 +413,35 @@ TEST(Safetensors, WindowsReadLargeTensorsInPlace) {
   EXPECT_EQ(stream.bytes_consumed(), file.size());
 }
 
+TEST(Safetensors, FedBytesReplaceAnUncommittedWindow) {
+  // Before every feed() a window is asked for, scribbled on and abandoned: at each point of the
+  // file (header length, header, small and large tensors, with and without a known size) the
+  // stream must deliver exactly the fed bytes.
+  const std::string file = large_and_small_file();
+  const std::string expected = signature(read_whole(file));
+  for (uint64_t size : {uint64_t{0}, uint64_t{file.size()}}) {
+    for (size_t piece : {size_t{5}, size_t{4096}, size_t{1} << 20}) {
+      Received r;
+      SafetensorsStream stream([&](const SafetensorsHeader& h) { r.header = h; },
+                               [&](const TensorInfo& info, const uint8_t* data) {
+                                 r.tensors.push_back(info);
+                                 r.data.emplace_back(reinterpret_cast<const char*>(data),
+                                                     info.byte_size());
+                               },
+                               size);
+      for (size_t pos = 0; pos < file.size();) {
+        const SafetensorsStream::Window w = stream.window(1 << 20);
+        std::memset(w.data, 0xAB, w.size);
+        const size_t n = std::min(piece, file.size() - pos);
+        stream.feed(as_bytes(file) + pos, n);
+        pos += n;
+      }
+      stream.finish();
+      EXPECT_EQ(signature(r), expected) << "size " << size << " piece " << piece;
+    }
+  }
+}
+
 TEST(Safetensors, CommittedLargeTensorWaitsForProcessReady) {
   const size_t large = SafetensorsStream::kDirectBytes;
   const std::string file =
