@@ -8,7 +8,11 @@ export type ModelSource =
   /** Files in memory, by name: `model.safetensors` or `open_clip_model.safetensors`, plus config and tokenizer files. */
   | Record<string, Uint8Array | ArrayBuffer | Blob | string>;
 
-/** Load progress, one event per step of each file, then `ready` once. */
+/**
+ * Load progress: `initiate`, `download`, `progress`..., `done` for each file, then `ready` once,
+ * when every call can be answered (with `waitFor: 'image'`, once the text tower is in too). A load
+ * that fails sends no `ready`.
+ */
 export type ProgressEvent =
   | { status: 'initiate'; name: string; file: string }
   | { status: 'download'; name: string; file: string }
@@ -16,6 +20,7 @@ export type ProgressEvent =
   | { status: 'done'; name: string; file: string; loaded: number; total: number }
   | { status: 'ready'; name: string; model: string };
 
+/** Options of load() and createWorkerClip(); another key is refused. */
 export interface LoadOptions {
   /**
    * Which weights file, and how the weights are kept in memory. `'f32'` (default):
@@ -102,6 +107,7 @@ export interface ModelInfo {
   readonly source: string;
 }
 
+/** Options of classify(); another key is refused. */
 export interface ClassifyOptions {
   /**
    * Prompt templates with `{}` for the label. Default `['a photo of a {}.']`; `'ensemble'` uses
@@ -127,21 +133,29 @@ export type SimilarityInput = string | ImageInput;
 /** A loaded model. Calls queue and run one at a time; a rejected call leaves the model usable. */
 export interface ClipApi {
   readonly info: ModelInfo;
-  /** L2-normalized image embedding, Float32Array [embedDim]. */
+  /** L2-normalized image embedding, Float32Array [embedDim]; an empty array rejects. */
   embedImage(image: ImageInput): Promise<Float32Array>;
   embedImage(images: ImageInput[]): Promise<Float32Array[]>;
-  /** L2-normalized text embedding (text is NFC-normalized, then tokenized). */
+  embedImage(input: ImageInput | ImageInput[]): Promise<Float32Array | Float32Array[]>;
+  /** L2-normalized text embedding (text is NFC-normalized, then tokenized); an empty array rejects. */
   embedText(text: string): Promise<Float32Array>;
   embedText(texts: string[]): Promise<Float32Array[]>;
-  /** Token ids [start, ..., end], truncated to the context length. */
+  embedText(input: string | string[]): Promise<Float32Array | Float32Array[]>;
+  /** Token ids [start, ..., end], truncated to the context length; an empty array rejects. */
   tokenize(text: string): Promise<Int32Array>;
   tokenize(texts: string[]): Promise<Int32Array[]>;
+  tokenize(input: string | string[]): Promise<Int32Array | Int32Array[]>;
   /** Labels sorted by score, best first. */
-  classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<LabelScore[]>;
-  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
-  /** Cosine similarity; a Float32Array of length embedDim is taken as an embedding. */
+  classify(image: ImageInput, labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[]>;
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[][]>;
+  classify(input: ImageInput | ImageInput[], labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[] | LabelScore[][]>;
+  /**
+   * Cosine similarity. A Float32Array of length embedDim is taken as an embedding (normalized
+   * here; it must be finite and not all zeros), one of 3 x imageSize x imageSize as a
+   * preprocessed image.
+   */
   similarity(a: SimilarityInput | Float32Array, b: SimilarityInput | Float32Array): Promise<number>;
-  /** Frees the model, its memory and threads once queued calls finish; later calls reject. */
+  /** Frees the model, its memory and threads once the calls made before it finish; later calls reject. */
   dispose(): Promise<void>;
 }
 
@@ -152,32 +166,41 @@ export declare class Clip implements ClipApi {
   readonly ready: Promise<void>;
   embedImage(image: ImageInput): Promise<Float32Array>;
   embedImage(images: ImageInput[]): Promise<Float32Array[]>;
+  embedImage(input: ImageInput | ImageInput[]): Promise<Float32Array | Float32Array[]>;
   embedText(text: string): Promise<Float32Array>;
   embedText(texts: string[]): Promise<Float32Array[]>;
+  embedText(input: string | string[]): Promise<Float32Array | Float32Array[]>;
   tokenize(text: string): Promise<Int32Array>;
   tokenize(texts: string[]): Promise<Int32Array[]>;
-  classify(image: ImageInput, labels: string[], options?: ClassifyOptions): Promise<LabelScore[]>;
-  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  tokenize(input: string | string[]): Promise<Int32Array | Int32Array[]>;
+  classify(image: ImageInput, labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[]>;
+  classify(images: ImageInput[], labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[][]>;
+  classify(input: ImageInput | ImageInput[], labels: string[], options?: ClassifyOptions | null): Promise<LabelScore[] | LabelScore[][]>;
   similarity(a: SimilarityInput | Float32Array, b: SimilarityInput | Float32Array): Promise<number>;
   dispose(): Promise<void>;
-  /** Size of this model's WebAssembly memory, and the bytes of it in use. */
+  /** Size of this model's WebAssembly memory, and the bytes of it in use; zeros once disposed. */
   memory(): MemoryStats;
+}
+
+/** What createWorkerClip() resolves to: the Clip API, every answer from the worker. */
+export interface WorkerClip extends ClipApi {
+  /** As Clip.ready; info is then the final one. */
+  readonly ready: Promise<void>;
+  /** As Clip.memory(), from the worker: zeros once disposed. */
+  memory(): Promise<MemoryStats>;
 }
 
 /** The default source: OpenAI's CLIP ViT-B/32 (safetensors) on the Hugging Face hub. */
 export declare const DEFAULT_MODEL: string;
 
 /** Loads a model; resolves once all weights are in. */
-export declare function load(source?: ModelSource, options?: LoadOptions): Promise<Clip>;
+export declare function load(source?: ModelSource, options?: LoadOptions | null): Promise<Clip>;
 
 /**
  * Like load(), with the model in a Worker (worker_threads in Node): the calling thread never
  * blocks. Inputs a worker cannot receive (image and canvas elements) are sent as ImageBitmaps.
  */
-export declare function createWorkerClip(
-  source?: ModelSource,
-  options?: LoadOptions,
-): Promise<ClipApi & { memory(): Promise<MemoryStats> }>;
+export declare function createWorkerClip(source?: ModelSource, options?: LoadOptions | null): Promise<WorkerClip>;
 
 /**
  * Deletes the files load() cached: the Cache API entry in browsers; in Node the cache folder's

@@ -45,6 +45,22 @@ function dot(a, b) {
   return sum;
 }
 
+// Options given as null are no options; anything but an object, or a key the call does not
+// know, is refused (a misspelled option would otherwise be ignored without a word).
+function checkOptions(options, known, what) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${what}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new TypeError(`${what}: unknown option '${key}' (the options are ${known.join(', ')})`);
+  }
+  return options;
+}
+
+const CLASSIFY_OPTIONS = ['templates'];
+const LOAD_OPTIONS = ['dtype', 'threads', 'relaxedSimd', 'onProgress', 'cache', 'signal', 'waitFor'];
+
 export class Clip {
   #module;
   #model;
@@ -58,6 +74,8 @@ export class Clip {
   #describe;
   #loading = null; // streaming of the text tower, when load() resolved with the image tower only
   #cancelLoading;
+  #textCalls = new Set(); // text calls waiting for the text tower (settle without rejecting)
+  #disposal = null;
 
   /** @internal Use load(). */
   constructor({ module, model, tokenizer, tokenizerProblem, build, relaxedSimd = false, dtype, source, loading = null, cancelLoading = null } = {}) {
@@ -101,15 +119,22 @@ export class Clip {
     return this.#loading ?? Promise.resolve();
   }
 
-  // Text calls wait for the text tower when it is still streaming.
+  // Text calls wait for the text tower when it is still streaming. A call made before dispose()
+  // is queued once the tower is in even though dispose() came meanwhile, as it would have been
+  // with the whole model loaded: dispose() waits for it.
   #runText(what, task) {
     if (!this.#loading) return this.#run(what, task);
-    return this.#loading.then(
-      () => this.#run(what, task),
+    if (this.#disposed) return Promise.reject(new Error(`${what}: this Clip was disposed`));
+    const result = this.#loading.then(
+      () => this.#enqueue(what, task),
       (error) => {
         throw new Error(`${what}: the model failed to load: ${error.message}`);
       },
     );
+    const settled = result.then(() => {}, () => {});
+    this.#textCalls.add(settled);
+    settled.then(() => this.#textCalls.delete(settled));
+    return result;
   }
 
   /** Sizes and settings of the loaded model. */
@@ -120,6 +145,10 @@ export class Clip {
   // Calls run one at a time, in call order: the module is single-threaded from JS's side.
   #run(what, task) {
     if (this.#disposed) return Promise.reject(new Error(`${what}: this Clip was disposed`));
+    return this.#enqueue(what, task);
+  }
+
+  #enqueue(what, task) {
     const result = this.#queue.then(() => {
       if (!this.#module) throw new Error(`${what}: this Clip was disposed`);
       return task();
@@ -194,7 +223,9 @@ export class Clip {
       const tokenizer = this.#requireTokenizer('tokenize');
       const context = this.#info.contextLength || 77;
       const one = (t, label) => check(tokenizer.tokenize(assertText(t, label), context), label);
-      return Array.isArray(text) ? text.map((t, i) => one(t, `tokenize: text ${i}`)) : one(text, 'tokenize');
+      if (!Array.isArray(text)) return one(text, 'tokenize');
+      if (text.length === 0) throw new Error('tokenize: the text array is empty');
+      return text.map((t, i) => one(t, `tokenize: text ${i}`));
     });
   }
 
@@ -226,8 +257,9 @@ export class Clip {
    * @param {{templates?: 'ensemble' | string[]}} [options] prompt templates with {} for the
    *   label; default ['a photo of a {}.'], 'ensemble' = the CLIP authors' 7 ImageNet prompts.
    */
-  classify(image, labels, options = {}) {
+  classify(image, labels, options) {
     return this.#runText('classify', async () => {
+      const { templates } = checkOptions(options, CLASSIFY_OPTIONS, 'classify');
       if (!Array.isArray(labels) || labels.length === 0) {
         throw new TypeError('classify: labels must be a non-empty array of strings');
       }
@@ -237,7 +269,7 @@ export class Clip {
         }
         return cleanText(label);
       });
-      const labelEmbeddings = this.#labelEmbeddings(names, this.#templates(options.templates));
+      const labelEmbeddings = this.#labelEmbeddings(names, this.#templates(templates));
       const rank = (embedding) => {
         const scores = check(this.#model.zeroShot(embedding, labelEmbeddings), 'classify');
         return labels.map((label, i) => ({ label, score: scores[i] })).sort((a, b) => b.score - a.score);
@@ -247,36 +279,63 @@ export class Clip {
     });
   }
 
+  // An embedding the caller gives, checked and L2-normalized (the model's own already are).
+  #givenEmbedding(x, label) {
+    const { embedDim, imageSize } = this.#info;
+    if (x.length !== embedDim) {
+      throw new Error(
+        `${label}: a Float32Array must be an embedding of embedDim = ${embedDim} floats ` +
+          `(or a preprocessed image of 3x${imageSize}x${imageSize} = ${3 * imageSize * imageSize}), got ${x.length}`,
+      );
+    }
+    const bad = x.findIndex((v) => !Number.isFinite(v));
+    if (bad !== -1) throw new Error(`${label}: the embedding has a non-finite value (${x[bad]}) at index ${bad}`);
+    const norm = Math.sqrt(dot(x, x));
+    if (norm === 0) throw new Error(`${label}: the embedding is all zeros, which has no direction to compare`);
+    return Float64Array.from(x, (v) => v / norm);
+  }
+
   /**
    * Cosine similarity of two inputs, each a text (string), an image input, or an embedding
-   * (a Float32Array of length embedDim).
+   * (a Float32Array of length embedDim, normalized here).
    */
   similarity(a, b) {
-    return this.#runText('similarity', async () => {
+    // Only a text needs the text tower: images and embeddings do not wait for it.
+    const needsText = typeof a === 'string' || typeof b === 'string';
+    const task = async () => {
       const embed = async (x, label) => {
         if (typeof x === 'string') return this.#embedTexts(x, label);
-        if (x instanceof Float32Array && x.length === this.#info.embedDim) return x;
         if (Array.isArray(x)) throw new TypeError(`${label}: expected one input, got an array`);
+        const { embedDim, imageSize } = this.#info;
+        if (x instanceof Float32Array && (x.length === embedDim || x.length !== 3 * imageSize * imageSize)) {
+          return this.#givenEmbedding(x, label);
+        }
         return this.#embedOne(x, label);
       };
       return dot(await embed(a, 'similarity: first input'), await embed(b, 'similarity: second input'));
-    });
+    };
+    return needsText ? this.#runText('similarity', task) : this.#run('similarity', task);
   }
 
   /** Frees the model, its memory and its threads once queued calls finish. Later calls reject. */
   dispose() {
-    if (this.#disposed) return this.#queue;
+    if (this.#disposal) return this.#disposal;
     this.#disposed = true;
-    this.#cancelLoading?.();
+    // Text calls made before this wait for the text tower: it keeps streaming for them. Without
+    // any, a stream still running stops now.
+    const textCalls = [...this.#textCalls];
+    if (textCalls.length === 0) this.#cancelLoading?.();
     const loading = this.#loading?.catch(() => {}); // a cancelled stream ends with an error
-    this.#queue = Promise.all([this.#queue, loading]).then(() => {
-      this.#model.delete();
-      this.#tokenizer?.delete();
-      this.#module.endThreads();
-      this.#module = this.#model = this.#tokenizer = null;
-      this.#labelCache.clear();
-    });
-    return this.#queue;
+    this.#disposal = Promise.all([this.#queue, loading, ...textCalls])
+      .then(() => this.#queue)
+      .then(() => {
+        this.#model.delete();
+        this.#tokenizer?.delete();
+        this.#module.endThreads();
+        this.#module = this.#model = this.#tokenizer = null;
+        this.#labelCache.clear();
+      });
+    return this.#disposal;
   }
 
   /** {heapBytes, usedBytes}: size of this model's WebAssembly memory, and the part in use. */
@@ -315,18 +374,48 @@ function createTokenizer(module, tokenizerFiles) {
   return check(bpe ? module.Tokenizer.fromOpenaiBpe(bpe) : module.Tokenizer.fromHfFiles(vocab, merges), 'tokenizer');
 }
 
+// The module checks that mean and std are 3 numbers each. JSON can still hold numbers it cannot
+// use (1e999 is Infinity), and a zero or negative std loads but makes every image call fail or
+// come out inverted: refused here, naming the file and the field.
+function checkNormalization(text, section, where, [meanKey, stdKey]) {
+  let root;
+  try {
+    root = JSON.parse(text);
+  } catch {
+    return; // the module says what is wrong with the file
+  }
+  const fields = section ? root?.[section] : root;
+  if (!fields || typeof fields !== 'object') return;
+  const triple = (key) => {
+    const value = fields[key];
+    return Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'number') ? value : null;
+  };
+  const mean = triple(meanKey);
+  if (mean && !mean.every(Number.isFinite)) {
+    throw new Error(`${where}.${meanKey} must be 3 finite numbers, got [${mean.join(', ')}]`);
+  }
+  const std = triple(stdKey);
+  if (std && !std.every((v) => Number.isFinite(v) && v > 0)) {
+    throw new Error(`${where}.${stdKey} must be 3 positive finite numbers, got [${std.join(', ')}]`);
+  }
+}
+
 // Model configuration and weights file for either layout (Hugging Face / open_clip).
 async function readLayout(files, progress) {
   const config = await files.read('config.json');
   if (config) {
     progress.small('config.json', config.length);
     const preprocessor = await files.read('preprocessor_config.json');
-    if (preprocessor) progress.small('preprocessor_config.json', preprocessor.length);
+    if (preprocessor) {
+      progress.small('preprocessor_config.json', preprocessor.length);
+      checkNormalization(textOf(preprocessor), null, 'preprocessor_config.json', ['image_mean', 'image_std']);
+    }
     return { config: textOf(config), preprocessor: textOf(preprocessor), stems: ['model'] };
   }
   const openClip = await files.read('open_clip_config.json');
   if (openClip) {
     progress.small('open_clip_config.json', openClip.length);
+    checkNormalization(textOf(openClip), 'preprocess_cfg', 'open_clip_config.json: preprocess_cfg', ['mean', 'std']);
     return { config: textOf(openClip), preprocessor: '', stems: ['open_clip_model'] };
   }
   // No config: sizes come from the tensor shapes.
@@ -353,12 +442,19 @@ function progressReporter(onProgress, name) {
   };
 }
 
-async function openWeights(files, names) {
+// `where`: the place looked in, for the message when none of the files is there.
+async function openWeights(files, names, where) {
   for (const name of names) {
     const file = await files.open(name);
     if (file) return { file, name };
   }
-  throw new Error(`no ${names.join(' or ')} in ${files.describe('')}`);
+  throw new Error(`no ${names.join(' or ')} ${where}`);
+}
+
+function describeSource(source, files) {
+  if (typeof source === 'string' || source instanceof URL) return `in ${files.describe('')}`;
+  const given = Object.keys(source).filter((name) => source[name] !== undefined && source[name] !== null);
+  return given.length ? `among the files given (${given.join(', ')})` : 'among the files given: the object has none';
 }
 
 const WINDOW_BYTES = 4 << 20; // most bytes the loader's scratch window takes at once
@@ -524,17 +620,23 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
  * Loads a CLIP model. See index.d.ts for the options and their defaults.
  */
 export async function load(source = DEFAULT_MODEL, options = {}) {
-  const { dtype = 'f32', threads, relaxedSimd = true, onProgress, cache = true, signal, waitFor = 'all' } = options;
+  const settings = checkOptions(options, LOAD_OPTIONS, 'load');
+  const { dtype = 'f32', threads, relaxedSimd = true, onProgress, cache = true, signal, waitFor = 'all' } = settings;
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
   if (typeof cache !== 'boolean' && typeof cache !== 'string') throw new TypeError('cache must be true, false or a folder path (Node)');
+  if (typeof source === 'string' && source.trim() === '') {
+    // A directory '' would be looked up as '/', a URL '' as the page itself.
+    throw new TypeError('load: the model source is an empty string; pass a URL, a directory path (Node) or an object of files');
+  }
   signal?.throwIfAborted();
   const { build, threads: threadCount, relaxedSimd: relaxed } = chooseBuild(threads, relaxedSimd);
   const files = resolveSource(source, { cache, signal });
   const name = typeof source === 'string' || source instanceof URL ? String(source) : 'memory';
   const progress = progressReporter(onProgress, name);
-  // dispose() of a Clip returned before the text tower is in stops the stream.
+  // dispose() of a Clip returned before the text tower is in stops the stream (unless text calls
+  // made before it wait for the tower).
   const stop = new AbortController();
   const streamSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
@@ -557,7 +659,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
     const layout = await readLayout(files, progress);
     const tokenizerFiles = readTokenizerFiles(files, progress);
     tokenizerFiles.catch(() => {}); // awaited once the weights stream
-    weights = await openWeights(files, weightFiles(layout.stems, dtype));
+    weights = await openWeights(files, weightFiles(layout.stems, dtype), describeSource(source, files));
     module = await modulePromise;
     loader = check(module.Loader.create(dtype, threadCount, layout.config, layout.preprocessor, weights.file.size), 'load');
 
@@ -579,13 +681,15 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       if (!model) throw new Error('load: the weights file had no header');
       loader.delete();
       loader = null;
-      progress.emit({ status: 'ready', model: name });
     })();
     streaming.catch(() => {}); // its error comes through the race below
     // The tokenizer is built while the weights stream in (a local file's reads run on Node's I/O
     // threads meanwhile, and the stream mostly waits for them).
     tokenizer = createTokenizer(module, await tokenizerFiles);
     const early = await Promise.race([streaming.then(() => false), imageTower.then(() => true)]);
+    // 'ready' comes last, once every call can be answered: all weights in, the tokenizer built.
+    const ready = () => progress.emit({ status: 'ready', model: name });
+    if (!early) ready();
 
     model = loader?.model() ?? model;
     const clip = new Clip({
@@ -598,7 +702,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
       dtype,
       source: name,
       // The text tower keeps streaming; a failure there fails text calls, not the image tower.
-      loading: early ? streaming.catch((error) => {
+      loading: early ? streaming.then(ready, (error) => {
         weights.file.cancel();
         loader?.delete();
         loader = null;

@@ -16,6 +16,27 @@ async function portable(input) {
   return needsBitmap ? createImageBitmap(input) : input;
 }
 
+function kind(value) {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return value.constructor?.name ?? 'object';
+}
+
+// The error for a message that could not be cloned: which argument, when it can be told.
+function unsendable(method, args, error) {
+  const clones = (arg) => {
+    try {
+      structuredClone(arg);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const i = typeof structuredClone === 'function' ? args.findIndex((arg) => !clones(arg)) : -1;
+  const which = i === -1 ? 'an argument' : `argument ${i + 1} (${kind(args[i])})`;
+  return new TypeError(`${method}: ${which} cannot be sent to the worker: ${error?.message ?? error}`, { cause: error });
+}
+
 async function spawn() {
   const url = new URL('./worker.mjs', import.meta.url);
   if (!isNode) return new Worker(url, { type: 'module' });
@@ -29,7 +50,10 @@ export class WorkerClip {
   #nextId = 1;
   #onProgress = null;
   #info = null;
-  #closed = false;
+  #ended = null; // the Error the worker ended with
+  #disposed = false; // dispose() was called: later calls reject
+  #disposal = null;
+  #posting = Promise.resolve(); // settles once the latest call's message is out
 
   /** @internal Use createWorkerClip(). */
   constructor(worker) {
@@ -40,7 +64,7 @@ export class WorkerClip {
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', () => this.#failAll(new Error('the worker exited')));
-      worker.unref(); // an idle worker does not keep Node running; see #call
+      worker.unref(); // an idle worker does not keep Node running; see #post
     } else {
       worker.onmessage = (event) => onMessage(event.data);
       worker.onerror = (event) => onError(new Error(event.message || 'worker failed'));
@@ -70,25 +94,48 @@ export class WorkerClip {
   }
 
   #failAll(error) {
-    this.#closed = true;
+    this.#ended ??= error;
     for (const call of this.#pending.values()) call.reject(error);
     this.#pending.clear();
   }
 
-  async #call(method, args) {
-    if (this.#closed) throw new Error(`${method}: this Clip was disposed`);
-    const id = this.#nextId++;
-    const portableArgs = await Promise.all(args.map(portable));
+  // Messages go out in call order, each once its inputs are converted (an element becomes an
+  // ImageBitmap, which takes a while) and the message before it is out: so a dispose() goes out
+  // after the calls made before it, which the worker then answers first.
+  #call(method, args) {
+    if (this.#disposed) return Promise.reject(new Error(`${method}: this Clip was disposed`));
+    if (this.#ended) return Promise.reject(new Error(`${method}: ${this.#ended.message}`));
+    const converted = Promise.all(args.map(portable));
+    converted.catch(() => {}); // handled below, once the message before this one is out
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      if (isNode) this.#worker.ref();
-      this.#worker.postMessage({ id, method, args: portableArgs });
+      this.#posting = this.#posting
+        .then(() => converted)
+        .then((portableArgs) => this.#post(method, portableArgs, resolve, reject), reject);
     });
+  }
+
+  #post(method, args, resolve, reject) {
+    if (this.#ended) {
+      reject(new Error(`${method}: ${this.#ended.message}`));
+      return;
+    }
+    const id = this.#nextId++;
+    this.#pending.set(id, { resolve, reject });
+    if (isNode) this.#worker.ref();
+    try {
+      this.#worker.postMessage({ id, method, args });
+    } catch (error) {
+      // An argument that cannot be cloned (a function, a symbol) never reaches the worker: the
+      // call ends here, and must not leave the worker keeping Node running.
+      this.#pending.delete(id);
+      if (isNode && this.#pending.size === 0) this.#worker.unref();
+      reject(unsendable(method, args, error));
+    }
   }
 
   /** @internal */
   async _load(source, options) {
-    const { onProgress, signal, ...rest } = options;
+    const { onProgress, signal, ...rest } = options ?? {};
     this.#onProgress = onProgress ?? null;
     const abort = () => this.#worker.postMessage({ method: 'abort', args: [signal.reason] });
     signal?.throwIfAborted();
@@ -120,7 +167,7 @@ export class WorkerClip {
     return this.#call('tokenize', [text]);
   }
 
-  classify(image, labels, options = {}) {
+  classify(image, labels, options) {
     return this.#call('classify', [image, labels, options]);
   }
 
@@ -128,19 +175,20 @@ export class WorkerClip {
     return this.#call('similarity', [a, b]);
   }
 
+  /** As Clip.memory(): zeros once the model is disposed. */
   memory() {
+    if (this.#disposed || this.#ended) return Promise.resolve({ heapBytes: 0, usedBytes: 0 });
     return this.#call('memory', []);
   }
 
-  /** Frees the model and ends the worker once queued calls finish. */
-  async dispose() {
-    if (this.#closed) return;
-    try {
-      await this.#call('dispose', []);
-    } finally {
-      this.#closed = true;
-      await this.#worker.terminate();
+  /** Frees the model and ends the worker once the calls made before it finish. */
+  dispose() {
+    if (!this.#disposal) {
+      const disposed = this.#ended ? Promise.resolve() : this.#call('dispose', []);
+      this.#disposed = true;
+      this.#disposal = disposed.finally(() => this.#worker.terminate()).then(() => {});
     }
+    return this.#disposal;
   }
 }
 

@@ -13,6 +13,7 @@ const METHODS = new Set(['embedImage', 'embedText', 'tokenize', 'classify', 'sim
 
 let clip = null;
 let loading = null; // AbortController of a load in progress
+const answering = new Set(); // calls not answered yet
 
 // Float32Array results are fresh copies: move their memory instead of copying it again.
 function transferables(result) {
@@ -20,7 +21,8 @@ function transferables(result) {
   return arrays.filter((a) => a instanceof Float32Array || a instanceof Int32Array).map((a) => a.buffer);
 }
 
-async function handle({ id, method, args = [] }) {
+// earlier: the calls received before this one, not answered yet.
+async function handle({ id, method, args = [] }, earlier) {
   if (method === 'abort') {
     loading?.abort(args[0]);
     return;
@@ -38,6 +40,8 @@ async function handle({ id, method, args = [] }) {
       result = clip.info;
     } else if (method === 'dispose') {
       await clip?.dispose();
+      // The client ends the worker on this answer: the calls before it are answered first.
+      await Promise.all(earlier);
     } else if (!clip || !METHODS.has(method)) {
       throw new Error(clip ? `unknown method ${method}` : `${method}: the model is not loaded`);
     } else {
@@ -51,5 +55,11 @@ async function handle({ id, method, args = [] }) {
   }
 }
 
-if (port) port.on('message', handle);
-else self.onmessage = (event) => handle(event.data);
+function receive(message) {
+  const answered = handle(message, [...answering]); // never rejects
+  answering.add(answered);
+  answered.then(() => answering.delete(answered));
+}
+
+if (port) port.on('message', receive);
+else self.onmessage = (event) => receive(event.data);

@@ -250,8 +250,9 @@ describe('sources', () => {
 });
 
 // The converter writes the image tower first, so with waitFor: 'image' a page can embed images
-// while the text tower is still arriving; text calls wait for it.
-test("waitFor: 'image' answers image calls while the text tower streams", async () => {
+// while the text tower is still arriving; text calls wait for it. This server sends the weights up
+// to the end of the image tower, then the rest once release() is called.
+async function progressiveServer() {
   const dir = modelDir('tiny-hf-converted');
   const weights = readFileSync(`${dir}/model.q8.safetensors`);
   const headerLength = Number(weights.readBigUInt64LE(0));
@@ -277,9 +278,22 @@ test("waitFor: 'image' answers image calls while the text tower streams", async 
     res.end(weights.subarray(8 + headerLength + imageEnd));
   };
   const server = await serveFixtures(routes);
+  return {
+    release,
+    load: (options) => load(`${server.url}/progressive/`, { threads: 1, dtype: 'q8', waitFor: 'image', cache: false, ...options }),
+    close: () => {
+      release();
+      return server.close();
+    },
+  };
+}
+
+test("waitFor: 'image' answers image calls while the text tower streams", async () => {
+  const server = await progressiveServer();
   try {
     const ref = REFERENCE.models['tiny-hf'];
-    const clip = await load(`${server.url}/progressive/`, { threads: 1, dtype: 'q8', waitFor: 'image', cache: false });
+    const events = [];
+    const clip = await server.load({ onProgress: (e) => events.push(e) });
     const image = await clip.embedImage(readImage('photo.png'));
     assert.ok(cosine(image, ref.images['photo.png']) >= 0.999, 'image tower answers before the text tower is in');
     let textDone = false;
@@ -289,13 +303,109 @@ test("waitFor: 'image' answers image calls while the text tower streams", async 
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(textDone, false, 'text waits for its tower');
-    release();
+    assert.ok(!events.some((e) => e.status === 'ready'), "no 'ready' before the text tower is in");
+    server.release();
     await clip.ready;
+    assert.equal(events.at(-1).status, 'ready');
     assert.ok(cosine(await text, ref.texts['a photo of a cat']) >= 0.999);
     assert.ok(clip.info.weightBytes > 0);
     await clip.dispose();
   } finally {
-    release();
     await server.close();
+  }
+});
+
+test("waitFor: 'image': calls made before dispose() finish once the text tower is in, later ones reject", async () => {
+  const server = await progressiveServer();
+  try {
+    const ref = REFERENCE.models['tiny-hf'];
+    const clip = await server.load();
+    const image = readImage('photo.png');
+    const before = [
+      clip.embedText('a photo of a cat'),
+      clip.classify(image, ['cat', 'dog']),
+      clip.similarity('a photo of a cat', image),
+      clip.embedImage(image),
+    ];
+    const disposed = clip.dispose();
+    const after = [clip.embedText('a photo of a cat'), clip.similarity('a cat', image), clip.embedImage(image)]
+      .map((call) => assert.rejects(call, /: this Clip was disposed$/));
+    server.release();
+    const settled = await Promise.allSettled(before);
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+      settled.map((s) => s.reason?.message).join('; '));
+    const [text, ranked, similarity] = settled.map((s) => s.value);
+    assert.ok(cosine(text, ref.texts['a photo of a cat']) >= 0.999);
+    assert.equal(ranked.length, 2);
+    assert.ok(Math.abs(similarity - cosine(text, settled[3].value)) < 1e-5);
+    await Promise.all(after);
+    await disposed;
+    assert.deepEqual(clip.memory(), { heapBytes: 0, usedBytes: 0 });
+  } finally {
+    await server.close();
+  }
+});
+
+test("waitFor: 'image': similarity of images and embeddings does not wait for the text tower", async () => {
+  const server = await progressiveServer();
+  let timer;
+  try {
+    const clip = await server.load();
+    const image = readImage('photo.png');
+    const embedding = await clip.embedImage(image);
+    const waited = new Promise((resolve) => {
+      timer = setTimeout(() => resolve('waited for the text tower'), 3000);
+    });
+    for (const [a, b] of [[image, image], [embedding, image], [embedding, embedding]]) {
+      const result = await Promise.race([clip.similarity(a, b), waited]);
+      assert.equal(typeof result, 'number', result);
+      assert.ok(Math.abs(result - 1) < 1e-5, `${result}`);
+    }
+    server.release();
+    await clip.dispose();
+  } finally {
+    clearTimeout(timer);
+    await server.close();
+  }
+});
+
+// The progress events of a load end with one 'ready', once the model can answer every call: after
+// the tokenizer's file too, even when it arrives after the weights.
+test("'ready' comes last, after the tokenizer's files", async () => {
+  const bpe = readFileSync(`${modelDir('tiny-openclip')}/bpe_simple_vocab_16e6.txt.gz`);
+  const server = await serveFixtures({
+    '/tiny-openclip/bpe_simple_vocab_16e6.txt.gz': (req, res) => setTimeout(() => res.end(bpe), 500),
+  });
+  try {
+    const events = [];
+    const clip = await load(`${server.url}/tiny-openclip/`, { threads: 1, cache: false, onProgress: (e) => events.push(e) });
+    const ready = events.filter((e) => e.status === 'ready');
+    assert.equal(ready.length, 1);
+    assert.equal(events.at(-1).status, 'ready');
+    assert.deepEqual(Object.keys(ready[0]).sort(), ['model', 'name', 'status']);
+    for (const file of ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_simple_vocab_16e6.txt.gz']) {
+      assert.ok(events.some((e) => e.file === file && e.status === 'done'), `${file} done`);
+    }
+    const want = REFERENCE.models['tiny-openclip'].texts['a photo of a cat'];
+    assert.ok(cosine(await clip.embedText('a photo of a cat'), want) >= 0.99999);
+    await clip.dispose();
+  } finally {
+    await server.close();
+  }
+});
+
+test('similarity normalizes embeddings it is given', async () => {
+  const clip = await load(modelDir('tiny-hf'), { threads: 1 });
+  try {
+    const text = await clip.embedText('a photo of a cat');
+    const image = await clip.embedImage(readImage('photo.png'));
+    const scaled = new Float32Array(16).fill(10);
+    const similarity = await clip.similarity(scaled, text);
+    assert.ok(Math.abs(similarity - cosine(scaled, text)) < 1e-6, `${similarity} vs ${cosine(scaled, text)}`);
+    const half = image.map((v) => v / 2);
+    assert.ok(Math.abs((await clip.similarity(half, 'a photo of a cat')) - (await clip.similarity(image, text))) < 1e-6);
+    assert.ok(Math.abs((await clip.similarity(half, half)) - 1) < 1e-6);
+  } finally {
+    await clip.dispose();
   }
 });

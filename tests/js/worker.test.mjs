@@ -1,10 +1,15 @@
 // createWorkerClip(): the same API answered from a worker_threads Worker.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 import { createWorkerClip, load } from '../../js/src/index.mjs';
-import { REFERENCE, cosine, memoryFiles, modelDir, readImage } from './helpers.mjs';
+import { REFERENCE, ROOT, cosine, memoryFiles, modelDir, readImage } from './helpers.mjs';
 
 const ref = REFERENCE.models['tiny-hf'];
 
@@ -63,5 +68,75 @@ describe('worker-hosted load failures', () => {
     assert.ok(cosine(text, REFERENCE.models['tiny-openclip'].texts['a photo of a cat']) >= 0.99999);
     await clip.dispose();
     await assert.rejects(clip.embedText('x'), /disposed/);
+  });
+});
+
+describe('worker-hosted calls: order, arguments, options', () => {
+  // The worker holds Node's event loop only while a call is out: one whose argument could not be
+  // sent must not keep it (the process would never exit).
+  test('an argument the worker cannot receive rejects naming it, and Node still exits', () => {
+    const script = `
+      import { createWorkerClip } from ${JSON.stringify(pathToFileURL(join(ROOT, 'js/src/index.mjs')).href)};
+      const clip = await createWorkerClip(${JSON.stringify(modelDir('tiny-hf'))}, { threads: 1 });
+      for (const bad of [Symbol('x'), () => 'a cat']) {
+        await clip.embedText(bad).then(() => console.log('resolved'), (error) => console.log(\`\${error.name}: \${error.message}\`));
+      }
+      console.log(Array.from(await clip.tokenize('a photo of a cat')).join(','));
+    `; // no dispose()
+    const dir = mkdtempSync(join(tmpdir(), 'clip-wasm-worker-'));
+    let run;
+    try {
+      writeFileSync(join(dir, 'unsendable.mjs'), script);
+      run = spawnSync(process.execPath, [join(dir, 'unsendable.mjs')], { encoding: 'utf8', timeout: 30000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(run.signal, null, `the process did not exit by itself: ${run.stdout}${run.stderr}`);
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.match(lines[0], /^TypeError: embedText: argument 1 \(symbol\) cannot be sent to the worker: /);
+    assert.match(lines[1], /^TypeError: embedText: argument 1 \(function\) cannot be sent to the worker: /);
+    assert.equal(lines[2], ref.tokens['a photo of a cat'].join(','), 'the model stays usable');
+  });
+
+  test('dispose() runs after the calls made before it', async () => {
+    const clip = await createWorkerClip(modelDir('tiny-hf'), { threads: 1 });
+    const image = readImage('photo.png');
+    const calls = [
+      clip.embedText('a photo of a cat'),
+      clip.embedImage(image),
+      clip.classify(image, ['cat', 'dog']),
+      clip.tokenize('a photo of a cat'),
+    ];
+    const disposed = clip.dispose();
+    const later = assert.rejects(clip.embedText('a photo of a cat'), /^Error: embedText: this Clip was disposed$/);
+    const settled = await Promise.allSettled(calls);
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+      settled.map((s) => s.reason?.message).join('; '));
+    const [text, embedding, ranked, tokens] = settled.map((s) => s.value);
+    assert.ok(cosine(text, ref.texts['a photo of a cat']) >= 0.99999);
+    assert.ok(cosine(embedding, ref.images['photo.png']) >= 0.99999);
+    assert.equal(ranked.length, 2);
+    assert.deepEqual(Array.from(tokens), ref.tokens['a photo of a cat']);
+    await disposed;
+    await later;
+  });
+
+  test('memory() after dispose resolves to zeros, as Clip.memory() gives', async () => {
+    const clip = await createWorkerClip(modelDir('tiny-hf'), { threads: 1 });
+    assert.ok((await clip.memory()).heapBytes > 0);
+    await clip.dispose();
+    assert.deepEqual(await clip.memory(), { heapBytes: 0, usedBytes: 0 });
+  });
+
+  test('null options are no options; unknown option names are refused', async () => {
+    const clip = await createWorkerClip(modelDir('tiny-hf'), null);
+    const local = await load(modelDir('tiny-hf'), { threads: 1 });
+    const image = readImage('photo.png');
+    assert.deepEqual(await clip.classify(image, ['cat', 'dog'], null), await local.classify(image, ['cat', 'dog']));
+    await assert.rejects(clip.classify(image, ['cat', 'dog'], { topK: 1 }), /classify: unknown option 'topK' \(the options are templates\)$/);
+    await clip.dispose();
+    await local.dispose();
+    await assert.rejects(createWorkerClip(modelDir('tiny-hf'), { thread: 1 }), /load: unknown option 'thread'/);
   });
 });
