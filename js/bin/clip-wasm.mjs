@@ -255,6 +255,13 @@ const commands = {
   },
 };
 
+// A reader that stops early (`| head`) closes the pipe: like other command-line tools, end
+// quietly then, with the status the command had so far.
+process.stdout.on('error', (error) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
+
 async function main(argv) {
   const print = (line) => process.stdout.write(`${line}\n`);
   try {

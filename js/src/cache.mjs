@@ -1,8 +1,8 @@
 // Download cache, keyed by URL. In browsers it is the Cache API (`caches.open('clip-wasm')`); in
 // Node a folder with the same behaviour (FileStore below). A cached file whose response carried
-// an ETag is revalidated with If-None-Match (a 304 answers from the cache, a 200 replaces it);
-// when the network is unreachable the cached copy is used as it is. A download that fails or is
-// cut short never becomes an entry.
+// an ETag is revalidated with If-None-Match (a 304 answers from the cache, a 200 replaces it, a
+// 404 or 410 removes it: the file is gone); when the network is unreachable or the server fails
+// the cached copy is used as it is. A download that fails or is cut short never becomes an entry.
 
 export const CACHE_NAME = 'clip-wasm';
 
@@ -13,6 +13,22 @@ const cacheAvailable = () => typeof caches === 'object' && caches !== null;
 
 function isAbort(error, signal) {
   return signal?.aborted || error?.name === 'AbortError';
+}
+
+// fetch(), with a rejection that names the URL and, where known, why: Node keeps the reason in
+// `cause` (ECONNREFUSED, ENOTFOUND, ...); browsers say only "Failed to fetch", which covers no
+// network, CORS and a page's Content-Security-Policy.
+async function fetchExplained(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    if (isAbort(error, init.signal) || !(error instanceof TypeError)) throw error;
+    const cause = error.cause;
+    const why = cause
+      ? [cause.code, cause.message].filter(Boolean).join(': ')
+      : `${error.message} (no network, or the server's CORS headers or this page's Content-Security-Policy refuse the request)`;
+    throw new Error(`${url} could not be fetched: ${why}`, { cause: error });
+  }
 }
 
 // Node: the folder `cache` names, else $CLIP_WASM_CACHE_DIR, else $XDG_CACHE_HOME/clip-wasm,
@@ -70,6 +86,13 @@ class FileStore {
     return response;
   }
 
+  async delete(url) {
+    const { body, meta } = this.#paths(url);
+    // The .json first: without it the entry is absent, whatever happens next.
+    await this.fs.promises.rm(meta, { force: true });
+    await this.fs.promises.rm(body, { force: true });
+  }
+
   async put(url, response) {
     const { body, meta } = this.#paths(url);
     const suffix = `.${process.pid}.${this.crypto.randomBytes(6).toString('hex')}.tmp`;
@@ -94,10 +117,35 @@ class FileStore {
   }
 }
 
+let warnedNoCacheFolder = false;
+
 async function openStore(cache) {
-  if (cacheAvailable()) return caches.open(CACHE_NAME);
-  if (isNode) return FileStore.open(await nodeCacheDir(cache));
-  return null;
+  if (cacheAvailable()) {
+    // Storage can be refused (e.g. some private windows): then downloads go on without it.
+    return caches.open(CACHE_NAME).catch((error) => {
+      console.warn(`clip-wasm: the Cache API cannot be used (${error.message}); downloading without a cache`);
+      return null;
+    });
+  }
+  if (!isNode) return null;
+  if (cache === '') throw new TypeError("cache: expected true, false or a folder path, got ''");
+  const dir = await nodeCacheDir(cache);
+  try {
+    return await FileStore.open(dir);
+  } catch (error) {
+    // A folder the caller named must work; the default one (e.g. a read-only home in a
+    // container) only costs the cache: downloads go on without it.
+    if (typeof cache === 'string' || process.env.CLIP_WASM_CACHE_DIR) {
+      throw new Error(`cache folder ${dir} cannot be used (${error.message}); pass cache: false to load without one`, {
+        cause: error,
+      });
+    }
+    if (!warnedNoCacheFolder) {
+      warnedNoCacheFolder = true;
+      console.warn(`clip-wasm: the download cache ${dir} cannot be used (${error.message}); downloading without it`);
+    }
+    return null;
+  }
 }
 
 // Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS.
@@ -116,25 +164,30 @@ function storeWhileReading(store, url, response, writes) {
 // Cache writes still in progress when the response is returned are pushed onto `writes`.
 export async function cachedFetch(url, { cache, signal, writes }) {
   const store = cache === false ? null : await openStore(cache);
-  if (!store) return fetch(url, { signal });
+  if (!store) return fetchExplained(url, { signal });
   const cached = await store.match(url);
   if (cached) {
     const etag = cached.headers.get('etag');
     if (!etag) return cached;
     let fresh;
     try {
-      fresh = await fetch(url, { signal, headers: { 'If-None-Match': etag } });
+      fresh = await fetchExplained(url, { signal, headers: { 'If-None-Match': etag } });
     } catch (error) {
       if (isAbort(error, signal)) throw error;
       return cached; // offline: the cached copy is the best there is
     }
     if (fresh.status === 304) return cached;
+    if (fresh.status === 404 || fresh.status === 410) {
+      await cached.body?.cancel();
+      await store.delete(url);
+      return fresh;
+    }
     if (!fresh.ok) return cached; // a server error: the cached copy still serves
     await cached.body?.cancel(); // replaced by the new response
     if (!fresh.body) return fresh;
     return storeWhileReading(store, url, fresh, writes);
   }
-  const response = await fetch(url, { signal });
+  const response = await fetchExplained(url, { signal });
   if (!response.ok || !response.body) return response;
   return storeWhileReading(store, url, response, writes);
 }

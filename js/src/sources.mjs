@@ -93,8 +93,7 @@ class DirectorySource {
     try {
       return new Uint8Array(await readFile(this.describe(name)));
     } catch (error) {
-      if (error.code === 'ENOENT') return null;
-      throw error;
+      return this.#absent(error);
     }
   }
 
@@ -102,9 +101,20 @@ class DirectorySource {
     try {
       return await openLocalFile(this.describe(name));
     } catch (error) {
-      if (error.code === 'ENOENT') return null;
-      throw error;
+      return this.#absent(error);
     }
+  }
+
+  // null for a file missing from the folder; an error that says so when the folder itself is
+  // missing or is not a folder (the caller's mistake, not an incomplete model).
+  async #absent(error) {
+    if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') throw error;
+    const { stat } = await import('node:fs/promises');
+    const folder = await stat(this.dir).catch(() => null);
+    if (!folder) throw new Error(`model folder ${this.dir} does not exist`, { cause: error });
+    if (!folder.isDirectory()) throw new Error(`${this.dir} is a file, not a model folder (give the folder that holds it)`, { cause: error });
+    if (error.code === 'ENOTDIR') throw error;
+    return null;
   }
 }
 

@@ -80,6 +80,18 @@ describe('clip-wasm CLI', () => {
     assert.equal(cli('--help').status, 0);
   });
 
+  test('a reader that closes the pipe early ends the command quietly', () => {
+    // 800 embeddings as text lines: far more than the 100 bytes the reader takes.
+    const texts = Array.from({ length: 800 }, (_, i) => `t${i}`);
+    const pipeline = `set -o pipefail; "${process.execPath}" "${CLI}" "$@" | head -c 100 >/dev/null`;
+    const run = spawnSync('bash', ['-c', pipeline, 'bash', 'embed-text', '--model', model, '--quiet', ...texts], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /EPIPE|Unhandled/);
+  });
+
   test('input errors exit 2 with the reason', () => {
     const bad = cli('classify', '--model', model, imagePath('notes.txt'), '--labels', 'a,b', '--quiet');
     assert.equal(bad.status, 2);

@@ -66,6 +66,21 @@ for (const threads of [1, 2]) {
       await stillWorks();
     });
 
+    test('embeddings that cannot be compared, and an empty batch to tokenize', async () => {
+      const text = await clip.embedText('a photo of a cat');
+      await rejects(clip.similarity('a cat', new Float32Array(24)),
+        /^similarity: second input: a Float32Array must be an embedding of embedDim = 16 floats \(or a preprocessed image of 3x32x32 = 3072\), got 24$/, 'length');
+      const nan = new Float32Array(16).fill(1);
+      nan[3] = NaN;
+      await rejects(clip.similarity(nan, text), /^similarity: first input: the embedding has a non-finite value \(NaN\) at index 3$/, 'NaN');
+      const infinite = new Float32Array(16).fill(1);
+      infinite[15] = -Infinity;
+      await rejects(clip.similarity(text, infinite), /^similarity: second input: the embedding has a non-finite value \(-Infinity\) at index 15$/, 'infinity');
+      await rejects(clip.similarity(new Float32Array(16), text), /^similarity: first input: the embedding is all zeros/, 'zeros');
+      await rejects(clip.tokenize([]), /^tokenize: the text array is empty$/, 'empty tokenize batch');
+      await stillWorks();
+    });
+
     test('classify with bad labels or templates', async () => {
       const image = readImage('photo.png');
       await rejects(clip.classify(image, []), /labels must be a non-empty array/, 'empty labels');
@@ -138,7 +153,11 @@ describe('bad models', () => {
   });
 
   test('no weights, garbage weights, HTTP errors', async () => {
-    await rejects(load(modelDir('no-such-model'), { threads: 1 }), /no model\.safetensors or open_clip_model\.safetensors/, 'no dir');
+    await rejects(load(modelDir('no-such-model'), { threads: 1 }), /^model folder .*no-such-model does not exist$/, 'no folder');
+    await rejects(load(join(modelDir('tiny-hf'), 'model.safetensors'), { threads: 1 }), /model\.safetensors is a file, not a model folder/, 'a file');
+    const empty = mkdtempSync(join(tmpdir(), 'clip-wasm-empty-'));
+    await rejects(load(empty, { threads: 1 }), /no model\.safetensors or open_clip_model\.safetensors in /, 'empty folder');
+    rmSync(empty, { recursive: true });
     const garbage = { 'model.safetensors': new Uint8Array(64).fill(7) };
     await rejects(load(garbage, { threads: 1 }), /model\.safetensors: .*header/i, 'garbage');
     await rejects(load(`${server.url}/broken/`, { threads: 1 }), /HTTP 500/, 'server error');
@@ -170,6 +189,59 @@ describe('bad models', () => {
     const want = REFERENCE.models['tiny-openclip'].texts['a photo of a cat'];
     assert.ok(cosine(await clip.embedText('a photo of a cat'), want) >= 0.99999);
     await clip.dispose();
+  });
+
+  test('a load whose tokenizer fails sends no ready event', async () => {
+    const files = memoryFiles('tiny-openclip');
+    files['bpe_simple_vocab_16e6.txt.gz'] = files['bpe_simple_vocab_16e6.txt.gz'].subarray(0, 100_000);
+    const events = [];
+    await rejects(load(files, { threads: 1, onProgress: (e) => events.push(e) }), /bpe_simple_vocab_16e6\.txt\.gz: not a whole gzip file/, 'cut BPE file');
+    assert.ok(events.some((e) => e.file === 'open_clip_model.safetensors' && e.status === 'done'), 'the weights were read');
+    assert.deepEqual(events.filter((e) => e.status === 'ready'), []);
+  });
+
+  test('normalization values no image could use are refused at load, naming the file and field', async () => {
+    const files = memoryFiles('tiny-hf');
+    const cases = [
+      ['{"image_std": [0, 0, 0]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 0, 0]'],
+      ['{"image_std": [0.25, -0.3, 0.28]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [0.25, -0.3, 0.28]'],
+      ['{"image_std": [1e999, 0.3, 0.28]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [Infinity, 0.3, 0.28]'],
+      ['{"image_mean": [0.5, -1e999, 0.4]}', 'preprocessor_config.json.image_mean must be 3 finite numbers, got [0.5, -Infinity, 0.4]'],
+    ];
+    for (const [text, message] of cases) {
+      await assert.rejects(load({ ...files, 'preprocessor_config.json': text }, { threads: 1 }), { message }, text);
+    }
+    // The wrong number of values is named by the module, as before.
+    await rejects(load({ ...files, 'preprocessor_config.json': '{"image_std": [0.25, 0.3]}' }, { threads: 1 }),
+      /preprocessor_config\.json\.image_std must be 3 numbers/, 'two values');
+    const openClip = memoryFiles('tiny-openclip');
+    const config = JSON.parse(new TextDecoder().decode(openClip['open_clip_config.json']));
+    config.preprocess_cfg.std = [0, 1, 1];
+    await rejects(load({ ...openClip, 'open_clip_config.json': JSON.stringify(config) }, { threads: 1 }),
+      /^open_clip_config\.json: preprocess_cfg\.std must be 3 positive finite numbers, got \[0, 1, 1\]$/, 'open_clip std');
+  });
+
+  test('sources that hold nothing to load say what was given', async () => {
+    await rejects(load({}, { threads: 1 }), /^no model\.safetensors or open_clip_model\.safetensors among the files given: the object has none$/, 'empty object');
+    await rejects(load({ 'config.json': '{}', 'vocab.json': null }, { threads: 1 }),
+      /^no model\.safetensors among the files given \(config\.json\)$/, 'no weights among the files');
+    for (const source of ['', '  ']) {
+      await rejects(load(source, { threads: 1 }), /^load: the model source is an empty string; pass a URL, a directory path \(Node\) or an object of files$/, `'${source}'`);
+    }
+  });
+
+  test('null options are no options; unknown option names are refused', async () => {
+    const clip = await load(modelDir('tiny-hf'), null);
+    const image = readImage('photo.png');
+    assert.deepEqual(await clip.classify(image, ['cat', 'dog'], null), await clip.classify(image, ['cat', 'dog']));
+    assert.deepEqual(await clip.classify(image, ['cat', 'dog'], undefined), await clip.classify(image, ['cat', 'dog']));
+    await rejects(clip.classify(image, ['cat', 'dog'], { topK: 1 }), /^classify: unknown option 'topK' \(the options are templates\)$/, 'topK');
+    await rejects(clip.classify(image, ['cat'], { template: ['a photo of a {}.'] }), /^classify: unknown option 'template' \(the options are templates\)$/, 'template');
+    await rejects(clip.classify(image, ['cat'], 'ensemble'), /^classify: options must be an object, got string$/, 'string options');
+    await clip.dispose();
+    await rejects(load(modelDir('tiny-hf'), { thread: 1 }),
+      /^load: unknown option 'thread' \(the options are dtype, threads, relaxedSimd, onProgress, cache, signal, waitFor\)$/, 'load thread');
+    await rejects(load(modelDir('tiny-hf'), 'f16'), /^load: options must be an object, got string$/, 'load string options');
   });
 
   test('bad options', async () => {

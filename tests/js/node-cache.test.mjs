@@ -4,16 +4,18 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import { clearCache, load } from '../../js/src/index.mjs';
-import { cosine, modelDir, serveFixtures } from './helpers.mjs';
+import { ROOT, cosine, modelDir, serveFixtures } from './helpers.mjs';
 
 describe('Node download cache', () => {
   let server, dir;
+  let gone = false;
   const weights = '/tiny-hf/model.safetensors';
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'clip-wasm-cache-'));
@@ -27,7 +29,14 @@ describe('Node download cache', () => {
         res.write(body.subarray(0, body.length >> 1), () => res.destroy());
       },
     };
+    // Weights that the server stops having once `gone` is set.
+    routes['/gone/tiny-hf/model.safetensors'] = (req, res) => {
+      if (gone) return res.writeHead(404).end('not found');
+      const body = file('model.safetensors');
+      res.writeHead(200, { 'Content-Length': body.length, ETag: '"gone-test"' }).end(body);
+    };
     for (const name of ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors']) {
+      if (name !== 'model.safetensors') routes[`/gone/tiny-hf/${name}`] = plain(file(name));
       routes[`/plain/tiny-hf/${name}`] = plain(file(name));
       if (name !== 'model.safetensors') routes[`/cut/tiny-hf/${name}`] = plain(file(name));
     }
@@ -77,6 +86,49 @@ describe('Node download cache', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.deepEqual(leftovers(), [], 'no temporary files left');
+  });
+
+  test('a file the server no longer has (404) leaves the cache, and the load says it is missing', async () => {
+    await clearCache(dir);
+    gone = false;
+    (await load(`${server.url}/gone/tiny-hf/`, { threads: 1, cache: dir })).dispose();
+    assert.ok(existsSync(entry('/gone/tiny-hf/model.safetensors')));
+    gone = true;
+    await assert.rejects(load(`${server.url}/gone/tiny-hf/`, { threads: 1, cache: dir }), /no model\.safetensors/);
+    assert.ok(!existsSync(entry('/gone/tiny-hf/model.safetensors')), 'the entry is removed');
+  });
+
+  test('a server that cannot be reached: the error names the URL and the reason', async () => {
+    const closed = await serveFixtures();
+    await closed.close(); // its port now refuses connections
+    await assert.rejects(
+      load(`${closed.url}/tiny-hf/`, { threads: 1, cache: false }),
+      (error) => error.message.includes(`${closed.url}/tiny-hf/config.json could not be fetched: ECONNREFUSED`),
+    );
+  });
+
+  test('a cache folder that cannot be made: an error naming it when asked for, no cache by default', async () => {
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    await assert.rejects(load(`${server.url}/tiny-hf/`, { threads: 1, cache: join(file, 'cache') }), (error) =>
+      error.message.startsWith(`cache folder ${join(file, 'cache')} cannot be used (ENOTDIR`),
+    );
+    // The default folder under $XDG_CACHE_HOME: the load goes on without a cache, with a warning.
+    const script = `import { load } from ${JSON.stringify(join(ROOT, 'js/src/index.mjs'))};
+      const clip = await load(${JSON.stringify(`${server.url}/tiny-hf/`)}, { threads: 1 });
+      console.log(JSON.stringify(Array.from(await clip.embedText('a photo of a cat'))));
+      await clip.dispose();`;
+    const env = { ...process.env, XDG_CACHE_HOME: file };
+    delete env.CLIP_WASM_CACHE_DIR;
+    // Asynchronous: the server answering the child runs in this process.
+    const run = await new Promise((resolve) =>
+      execFile(process.execPath, ['--input-type=module', '-e', script], { env, timeout: 60000 }, (error, stdout, stderr) =>
+        resolve({ error, stdout, stderr }),
+      ),
+    );
+    assert.equal(run.error, null, run.stderr);
+    assert.match(run.stderr, /the download cache .*not-a-folder\/clip-wasm cannot be used \(ENOTDIR/);
+    assert.equal(JSON.parse(run.stdout).length > 0, true);
   });
 
   test('an entry without an ETag is used without asking the server', async () => {
