@@ -6,7 +6,8 @@
 // mean of its prompts' embeddings), the image tower once per image, and the scores are
 // softmax(logitScale * image . label).
 //
-// URL parameters (all optional): model=<url>, dtype=f32|q8, threads=<n>.
+// URL parameters (all optional): model=<url>, dtype=f32|f16|q8, threads=<n>. A value the page
+// cannot use is ignored, with a note saying so.
 
 import { DEFAULT_MODEL, clearCache, createWorkerClip } from './js/src/index.mjs';
 import { pixelsOf, setUpImageInputs, setUpSamples } from './image-input.mjs';
@@ -15,7 +16,6 @@ import { ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, labelEmbeddings, parseLines, parse
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const DEFAULT_LABELS = ['cat', 'dog', 'cup of coffee', 'astronaut', 'rocket', 'car', 'bird', 'flower'];
-const WEIGHT_FILES = ['model.safetensors', 'open_clip_model.safetensors'];
 const TEXT_CACHE_SIZE = 16; // label sets whose embeddings are kept
 
 const state = {
@@ -23,9 +23,11 @@ const state = {
   loading: null, // AbortController of the load in progress
   image: null, // {pixels: {data, width, height, channels}, name}
   imageEmbedding: null, // Float32Array of state.image
-  text: new Map(), // JSON([labels, templates]) -> Float32Array[] label embeddings
+  text: new Map(), // JSON([labels, templates]) -> {embeddings: Float32Array[] per label, overlong: labels cut}
   running: false,
   again: false,
+  imageTicket: 0, // the latest image asked for; an older one that decodes later is dropped
+  errors: { model: null, other: null }, // what the error box shows, the model's problem first
 };
 
 // ---------- small helpers ----------
@@ -37,17 +39,16 @@ function setState(name) {
   document.body.dataset.state = name;
 }
 
-function showError(error) {
+// A problem with the model stays on show until another model is loaded; any other problem
+// (an image, the labels) until the next thing the user does.
+function showError(error, { model = false } = {}) {
+  if (error) console.error(error);
+  state.errors[model ? 'model' : 'other'] = error ?? null;
+  const messages = [state.errors.model, state.errors.other].filter(Boolean).map((e) => e.message ?? String(e));
   const box = $('error');
-  if (!error) {
-    box.hidden = true;
-    box.textContent = '';
-    return;
-  }
-  console.error(error);
-  box.textContent = error.message ?? String(error);
-  box.hidden = false;
-  setState('error');
+  box.textContent = messages.join('\n');
+  box.hidden = messages.length === 0;
+  if (error) setState('error');
 }
 
 function simdSupported() {
@@ -60,14 +61,19 @@ function simdSupported() {
 
 async function useImage(blob, name) {
   showError(null);
+  const ticket = ++state.imageTicket;
   const started = performance.now();
   let decoded;
   try {
     decoded = await pixelsOf(blob);
   } catch (error) {
-    showError(new Error(`${name}: this file could not be read as an image (${error.message})`));
+    if (ticket !== state.imageTicket) return;
+    // A too large image has its own plain message; anything else did not decode.
+    const problem = error instanceof RangeError ? error.message : `this file could not be read as an image (${error.message})`;
+    showError(new Error(`${name}: ${problem}`));
     return;
   }
+  if (ticket !== state.imageTicket) return;
   const decodeMs = performance.now() - started;
   const preview = $('preview');
   if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
@@ -77,6 +83,7 @@ async function useImage(blob, name) {
   $('dropzone').classList.add('has-image');
   state.image = { pixels: decoded.pixels, name };
   state.imageEmbedding = null;
+  clearResults();
   setTiming('decode', decodeMs);
   document.querySelectorAll('.sample').forEach((button) => button.setAttribute('aria-pressed', String(button.dataset.name === name)));
   classifySoon(0);
@@ -135,6 +142,7 @@ function showResults(ranked) {
     item.className = i === 0 ? 'result top' : 'result';
     item.dataset.label = label;
     item.dataset.score = String(score);
+    item.title = label; // a long label is cut short on screen
     const name = document.createElement('span');
     name.className = 'name';
     name.textContent = label;
@@ -151,6 +159,36 @@ function showResults(ranked) {
     list.append(item);
   });
   $('results-empty').hidden = ranked.length > 0;
+}
+
+// Scores and timings belong to one model and one image: they go when either is replaced.
+function clearResults() {
+  showResults([]);
+  for (const step of ['image', 'text', 'total']) {
+    const cell = document.querySelector(`[data-step="${step}"]`);
+    cell.textContent = '–';
+    delete cell.dataset.ms;
+  }
+  delete document.body.dataset.image;
+}
+
+// Labels whose prompts fill CLIP's whole context: the text tower never sees what is past it.
+async function overlongLabels(clip, labels, prompts) {
+  const context = clip.info.contextLength || 77;
+  const tokens = await clip.tokenize(prompts);
+  const perLabel = prompts.length / labels.length;
+  return labels.filter((label, l) => tokens.slice(l * perLabel, (l + 1) * perLabel).some((ids) => ids.length >= context));
+}
+
+function showLabelsWarning(overlong, context) {
+  const note = $('labels-warning');
+  note.hidden = overlong.length === 0;
+  if (note.hidden) return;
+  const quoted = overlong.slice(0, 3).map((label) => `"${label.length > 40 ? `${label.slice(0, 40)}…` : label}"`);
+  const more = overlong.length > 3 ? ` and ${overlong.length - 3} more` : '';
+  note.textContent =
+    `Prompts of ${quoted.join(', ')}${more} reach CLIP's ${context}-token limit: ` +
+    'words past it are ignored, so labels that differ only there score the same.';
 }
 
 let classifyTimer = null;
@@ -180,15 +218,17 @@ async function classify() {
 
     const key = JSON.stringify([labels, templates]);
     let textMs = null;
-    let labelsEmbedded = state.text.get(key);
-    if (!labelsEmbedded) {
+    let text = state.text.get(key);
+    if (!text) {
       const t0 = performance.now();
-      const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', label)));
-      labelsEmbedded = labelEmbeddings(await clip.embedText(prompts), labels.length, templates.length);
+      // A function replacement: a label is inserted as it is, '$&' or '$$' included.
+      const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', () => label)));
+      text = { embeddings: labelEmbeddings(await clip.embedText(prompts), labels.length, templates.length) };
       textMs = performance.now() - t0;
+      text.overlong = await overlongLabels(clip, labels, prompts);
       if (state.clip === clip) {
         if (state.text.size >= TEXT_CACHE_SIZE) state.text.delete(state.text.keys().next().value);
-        state.text.set(key, labelsEmbedded);
+        state.text.set(key, text);
       }
     }
 
@@ -202,7 +242,8 @@ async function classify() {
     }
     if (!current()) return; // the finally block runs the newer request
 
-    showResults(zeroShot(embedding, labelsEmbedded, labels, clip.info.logitScale));
+    showResults(zeroShot(embedding, text.embeddings, labels, clip.info.logitScale));
+    showLabelsWarning(text.overlong, clip.info.contextLength || 77);
     const prompts = labels.length * templates.length;
     setTiming('text', textMs, textMs === null ? 'cached' : `(${prompts} prompt${prompts === 1 ? '' : 's'})`);
     setTiming('image', imageMs, imageMs === null ? 'cached' : '');
@@ -219,9 +260,16 @@ async function classify() {
 
 // ---------- model ----------
 
+// The weights files the package tries for a dtype, in its order (model.* in Hugging Face layout,
+// open_clip_model.* in open_clip's): q8 takes a pre-quantized file, else quantizes the f32 one.
+function weightFiles(dtype) {
+  const variants = { f32: [''], f16: ['.fp16'], q8: ['.q8', ''] }[dtype] ?? [''];
+  return variants.flatMap((variant) => ['model', 'open_clip_model'].map((stem) => `${stem}${variant}.safetensors`));
+}
+
 async function cachedWeights(base) {
   if (typeof caches !== 'object') return null;
-  for (const name of WEIGHT_FILES) {
+  for (const name of weightFiles($('dtype').value)) {
     const hit = await caches.match(new URL(name, base).href).catch(() => undefined);
     if (hit) return { name, bytes: Number(hit.headers.get('content-length')) || null };
   }
@@ -255,11 +303,17 @@ function modelBase() {
   return url.href;
 }
 
+// The facts of the loaded model, or none (dashes) while none is loaded.
 function showRuntime(info) {
   const isolated = self.crossOriginIsolated === true;
   $('fact-isolated').textContent = isolated ? 'yes' : 'no';
   $('fact-simd').textContent = simdSupported() ? 'yes' : 'no';
-  if (!info) return;
+  if (!info) {
+    for (const id of ['fact-threads', 'fact-dtype', 'fact-build', 'fact-model']) $(id).textContent = '–';
+    delete document.body.dataset.threads;
+    $('test-model-note').hidden = true;
+    return;
+  }
   $('fact-threads').textContent = String(info.threads);
   $('fact-dtype').textContent = info.dtype;
   $('fact-build').textContent = info.build;
@@ -267,6 +321,20 @@ function showRuntime(info) {
   document.body.dataset.threads = String(info.threads);
   // Released CLIP models embed into 256 or more dimensions; far smaller ones are test checkpoints.
   $('test-model-note').hidden = info.embedDim >= 128;
+}
+
+// Labels are text: a model the package loaded without tokenizer files could never score them.
+// The package says so only when asked to tokenize.
+async function textProblem(clip) {
+  try {
+    await clip.tokenize('a');
+    return null;
+  } catch (error) {
+    return new Error(
+      'it has no tokenizer files (vocab.json and merges.txt, or bpe_simple_vocab_16e6.txt.gz), ' +
+        `which the labels need (${error.message})`,
+    );
+  }
 }
 
 async function loadModel() {
@@ -279,6 +347,9 @@ async function loadModel() {
   state.imageEmbedding = null;
   $('classify').disabled = true;
   previous?.dispose().catch(() => {});
+  clearResults();
+  showRuntime(null);
+  showError(null, { model: true });
   showError(null);
   setState('loading');
   document.body.dataset.model = 'loading';
@@ -320,8 +391,10 @@ async function loadModel() {
 
   try {
     const clip = await createWorkerClip(base, options);
-    if (controller.signal.aborted) {
+    const problem = controller.signal.aborted ? null : await textProblem(clip);
+    if (controller.signal.aborted || problem) {
       clip.dispose().catch(() => {});
+      if (problem) throw problem;
       return;
     }
     state.clip = clip;
@@ -337,10 +410,28 @@ async function loadModel() {
   } catch (error) {
     if (controller.signal.aborted) return;
     status.textContent = 'Not loaded';
-    showError(new Error(`Loading the model from ${base} failed: ${error.message}`));
+    bar.value = 0;
+    bytes.textContent = '';
+    document.body.dataset.model = 'failed';
+    showError(new Error(`Loading the model from ${base} failed: ${error.message}`), { model: true });
   } finally {
     if (state.loading === controller) state.loading = null;
   }
+}
+
+// Selects the option a URL parameter names. A value with no option, or a disabled one, leaves the
+// default selected; the return value then says why.
+function pickFromParam(select, name, unknown, disabled = 'not available here') {
+  const value = params.get(name);
+  if (value === null || value === '') return null;
+  const option = [...select.options].find((o) => o.value === value);
+  if (option && !option.disabled) {
+    select.value = value;
+    return null;
+  }
+  const why = option ? disabled : unknown;
+  const shown = value.length > 24 ? `${value.slice(0, 24)}…` : value;
+  return `The URL parameter ${name}=${shown} was ignored (${why}); using ${select.selectedOptions[0]?.text ?? 'the default'}.`;
 }
 
 async function setUpModel() {
@@ -360,7 +451,6 @@ async function setUpModel() {
   }
   list.append(Object.assign(document.createElement('option'), { value: DEFAULT_MODEL, label: 'OpenAI ViT-B/32 (Hugging Face hub)' }));
   $('model-url').value = params.get('model') ?? config?.defaultModel ?? DEFAULT_MODEL;
-  if (params.get('dtype')) $('dtype').value = params.get('dtype');
 
   const isolated = self.crossOriginIsolated === true;
   const cores = navigator.hardwareConcurrency || 1;
@@ -372,7 +462,13 @@ async function setUpModel() {
     option.disabled = n > 1 && !isolated;
     threads.append(option);
   }
-  if (params.get('threads')) threads.value = params.get('threads');
+  const ignored = [
+    pickFromParam($('dtype'), 'dtype', 'the weights are f32, f16 or q8'),
+    pickFromParam(threads, 'threads', `this page offers auto or ${counts.join(', ')}`, 'more than one thread needs a cross-origin isolated page'),
+  ].filter(Boolean);
+  const paramsNote = $('params-note');
+  paramsNote.textContent = ignored.join(' ');
+  paramsNote.hidden = ignored.length === 0;
   showRuntime(null);
   if (!isolated) {
     const note = $('isolation-note');
@@ -390,6 +486,7 @@ async function setUpModel() {
   for (const select of [$('dtype'), $('threads')]) {
     select.addEventListener('change', () => {
       if (state.clip || state.loading) loadModel();
+      else if (select.id === 'dtype') showCacheStatus(modelBase()); // another weights file
     });
   }
   $('clear-cache').addEventListener('click', async () => {

@@ -3,16 +3,34 @@
 
 const $ = (id) => document.getElementById(id);
 
+// The package's caps on an image. A larger one is refused before its pixels are drawn and read
+// back, which would hold up the page for seconds only to be refused by the package.
+const MAX_SIDE = 16384;
+const MAX_PIXELS = 64 * 1024 * 1024; // 8192 x 8192
+
+const count = (n) => n.toLocaleString('en-US');
+
 // Decodes an image file into RGBA pixels, which the worker takes as they are. The browser applies
 // the EXIF orientation, as the preview shows it; embedded color profiles are ignored, as Pillow does.
+// The pixels are the file's own, never rescaled here: the package's preprocessing needs them so.
+// Throws a RangeError for an image over the package's size limits.
 export async function pixelsOf(blob) {
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const { width, height } = bitmap;
-  const context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
-  context.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  const { data } = context.getImageData(0, 0, width, height);
-  return { pixels: { data, width, height, channels: 4 } };
+  try {
+    const { width, height } = bitmap;
+    if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
+      throw new RangeError(
+        `the image is ${width} × ${height} pixels, more than clip-wasm accepts: at most ` +
+          `${count(MAX_SIDE)} pixels on a side and ${count(MAX_PIXELS)} in all (8192 × 8192).`,
+      );
+    }
+    const context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+    context.drawImage(bitmap, 0, 0);
+    const { data } = context.getImageData(0, 0, width, height);
+    return { pixels: { data, width, height, channels: 4 } };
+  } finally {
+    bitmap.close();
+  }
 }
 
 // Wires the file picker, the drop zone, paste and the webcam. `use(blob, name)` takes each image;
@@ -25,7 +43,17 @@ export function setUpImageInputs({ use, fail, hasImage }) {
   };
   const zone = $('dropzone');
   const input = $('file');
-  input.addEventListener('change', () => imageFromFiles(input.files));
+  input.addEventListener('change', () => {
+    imageFromFiles(input.files);
+    input.value = ''; // so that picking the same file again is a change too
+  });
+  // The input is visually hidden behind its label: Enter and Space open the picker.
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      input.click();
+    }
+  });
   zone.addEventListener('click', () => input.click());
   zone.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' || event.key === ' ') {

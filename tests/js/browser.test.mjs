@@ -1,17 +1,23 @@
 // The package in headless Chromium (Debian's, driven by playwright-core), served from 127.0.0.1:
 // build choice by crossOriginIsolated, browser image inputs, the Cache API with ETag
-// revalidation, and the worker-hosted form.
+// revalidation, and the worker-hosted form. Then the web demo's page with the tiny test model:
+// what it shows when models and images change, fail or are too large, and its URL parameters.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { crc32, deflateSync } from 'node:zlib';
 
 import { chromium } from 'playwright-core';
 
-import { FIXTURES, REFERENCE, ROOT, recordFigure } from './helpers.mjs';
+import { startServer as startDemoServer } from '../../web-demo/server.mjs';
+import { FIXTURES, REFERENCE, ROOT, imagePath, recordFigure } from './helpers.mjs';
 
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
 const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title><body></body>';
 
@@ -61,8 +67,7 @@ describe('browser (headless Chromium)', () => {
     base = `http://127.0.0.1:${server.port}`;
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_FLAGS,
     });
   });
   after(async () => {
@@ -216,5 +221,311 @@ describe('browser (headless Chromium)', () => {
     assert.ok(result.text >= 0.99999);
     assert.match(result.error, /labels must be a non-empty array/);
     await page.close();
+  });
+});
+
+// A PNG of black pixels, 1 bit each: a few kilobytes however many pixels it decodes to.
+function blankPng(width, height) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 1; // bit depth
+  header[9] = 0; // grayscale
+  const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height); // filter 0, all zero
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(rows, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+// What the demo page shows: its state, error, runtime facts and scores.
+function shownOn(page) {
+  return page.evaluate(() => {
+    const text = (id) => document.getElementById(id).textContent.trim();
+    return {
+      state: document.body.dataset.state,
+      model: document.body.dataset.model,
+      image: document.body.dataset.image,
+      error: document.getElementById('error').hidden ? '' : text('error'),
+      facts: Object.fromEntries(['threads', 'dtype', 'build', 'model'].map((name) => [name, text(`fact-${name}`)])),
+      results: [...document.querySelectorAll('#results .result')].map((item) => ({
+        label: item.dataset.label,
+        score: Number(item.dataset.score),
+        title: item.title,
+        name: item.querySelector('.name').textContent,
+      })),
+    };
+  });
+}
+
+// The web demo (web-demo/server.mjs, in this process) with the tiny fixture models. These tests
+// use the fixture images, not the demo's sample photos (made later, by scripts/test-browser.sh).
+describe('web demo page (headless Chromium, tiny test model)', () => {
+  const STEP_MS = 60_000;
+  let models; // a folder of model folders for the demo server
+  let isolated; // {server, url}
+  let plain; // the same, served with --no-isolation
+  let browser;
+  let context;
+  let page;
+  const problems = [];
+  const pageUrl = (base, query = '') => `${base}?model=${encodeURIComponent('/models/tiny-hf/')}${query}`;
+  const chooseFile = (file) => page.setInputFiles('#file', file);
+  const waitForState = (name) => page.waitForFunction((s) => document.body.dataset.state === s, name, { timeout: STEP_MS });
+
+  // Resolves once the model is loaded; fails when the page shows an error instead.
+  async function modelReady() {
+    await page.waitForFunction(() => document.body.dataset.model === 'ready' || document.body.dataset.state === 'error', undefined, {
+      timeout: STEP_MS,
+    });
+    const shown = await shownOn(page);
+    assert.equal(shown.error, '', 'no error while loading the model');
+    return shown;
+  }
+
+  // Runs `action` and waits until the page has shown the scores of `image` (or an error).
+  async function scored(image, action) {
+    await page.evaluate(() => {
+      document.body.dataset.state = 'test-waiting';
+    });
+    await action();
+    await page.waitForFunction(
+      (name) => (document.body.dataset.image === name && document.body.dataset.state === 'done') || document.body.dataset.state === 'error',
+      image,
+      { timeout: STEP_MS },
+    );
+    const shown = await shownOn(page);
+    assert.equal(shown.error, '', `no error while classifying ${image}`);
+    return shown;
+  }
+
+  // Back to the tiny model in f32, for the tests that follow one that loads another.
+  async function restoreModel() {
+    await page.fill('#model-url', '/models/tiny-hf/');
+    await page.selectOption('#dtype', 'f32');
+    await page.click('#load');
+    await modelReady();
+  }
+
+  before(async () => {
+    models = mkdtempSync(join(tmpdir(), 'clip-demo-models-'));
+    symlinkSync(join(FIXTURES, 'tiny-hf'), join(models, 'tiny-hf'));
+    symlinkSync(join(FIXTURES, 'tiny-hf-converted'), join(models, 'tiny-hf-converted'));
+    // The same model without its tokenizer files (vocab.json, merges.txt).
+    mkdirSync(join(models, 'no-tokenizer'));
+    for (const file of ['config.json', 'preprocessor_config.json', 'model.safetensors']) {
+      symlinkSync(join(FIXTURES, 'tiny-hf', file), join(models, 'no-tokenizer', file));
+    }
+    isolated = await startDemoServer({ port: 0, models, quiet: true });
+    plain = await startDemoServer({ port: 0, models, isolated: false, quiet: true });
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    context = await browser.newContext();
+    // Records the prompts the page sends to its model's Worker.
+    await context.addInitScript(() => {
+      const post = Worker.prototype.postMessage;
+      self.sentPrompts = [];
+      Worker.prototype.postMessage = function postMessage(message, ...rest) {
+        if (message?.method === 'embedText') self.sentPrompts.push(...[].concat(message.args[0]));
+        return post.call(this, message, ...rest);
+      };
+    });
+    page = await context.newPage();
+    // Playwright intercepts file choosers only while someone listens; a listener for the whole run
+    // keeps that on, where one per waitForEvent() races the click that opens the next chooser.
+    page.on('filechooser', () => {});
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    });
+    await page.goto(pageUrl(isolated.url));
+    await modelReady();
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const { server } of [isolated, plain].filter(Boolean)) {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
+    if (models) rmSync(models, { recursive: true, force: true });
+  });
+
+  test('demo: a failed model load clears the old results and facts; its error outlives a new image', { timeout: STEP_MS * 3 }, async () => {
+    const before = await scored('photo.jpg', () => chooseFile(imagePath('photo.jpg')));
+    assert.ok(before.results.length > 0);
+    assert.equal(await page.isVisible('#test-model-note'), true, 'the tiny model is marked as such');
+    try {
+      await page.fill('#model-url', '/models/no-such-model/');
+      await page.click('#load');
+      await waitForState('error');
+      const failed = await shownOn(page);
+      assert.match(failed.error, /no-such-model/);
+      assert.deepEqual(failed.results, [], 'no scores of the model that was replaced');
+      assert.equal(failed.image, undefined);
+      assert.equal(await page.isVisible('#results-empty'), true);
+      assert.deepEqual(failed.facts, { threads: '–', dtype: '–', build: '–', model: '–' });
+      assert.equal(await page.isVisible('#test-model-note'), false);
+      assert.equal(await page.evaluate(() => document.getElementById('load-progress').value), 0);
+      assert.equal(await page.textContent('#load-bytes'), '');
+
+      // A new image while no model is loaded: the model's error stays.
+      await chooseFile(imagePath('photo.png'));
+      await page.waitForFunction(() => document.getElementById('preview').alt.endsWith('photo.png'), undefined, { timeout: STEP_MS });
+      await page.press('#labels', 'Control+Enter'); // asks for a classification, with no model to run it
+      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0))); // its timer has run
+      const after = await shownOn(page);
+      assert.match(after.error, /Loading the model from .*no-such-model.* failed/);
+      assert.deepEqual(after.results, []);
+
+      await page.fill('#model-url', '/models/tiny-hf/');
+      const shown = await scored('photo.png', () => page.click('#load'));
+      assert.equal(shown.facts.build, 'clip-wasm-threads');
+    } finally {
+      problems.length = 0; // the failed load is logged to the console on purpose
+      await restoreModel();
+    }
+  });
+
+  test('demo: a model without tokenizer files fails to load, with a message that says so', { timeout: STEP_MS * 2 }, async () => {
+    try {
+      await page.fill('#model-url', '/models/no-tokenizer/');
+      await page.click('#load');
+      await waitForState('error');
+      const shown = await shownOn(page);
+      assert.match(shown.error, /Loading the model from .*no-tokenizer.* failed: .*tokenizer files/);
+      assert.equal(shown.model, 'failed');
+      assert.equal(await page.textContent('#load-status'), 'Not loaded');
+      assert.equal(await page.isDisabled('#classify'), true);
+      assert.deepEqual(shown.results, []);
+    } finally {
+      problems.length = 0;
+      await restoreModel();
+    }
+  });
+
+  test('demo: a too large image is refused with its size and the limit, the shown one kept', { timeout: STEP_MS * 2 }, async () => {
+    await scored('gray.png', () => chooseFile(imagePath('gray.png')));
+    for (const [width, height, limit] of [[16385, 2, /16,384 pixels on a side/], [8193, 8193, /67,108,864 in all/]]) {
+      const name = `huge-${width}x${height}.png`;
+      await page.evaluate(() => {
+        document.body.dataset.state = 'test-waiting';
+      });
+      await chooseFile({ name, mimeType: 'image/png', buffer: blankPng(width, height) });
+      await waitForState('error');
+      const shown = await shownOn(page);
+      assert.ok(shown.error.startsWith(`${name}: the image is ${width} × ${height} pixels`), shown.error);
+      assert.match(shown.error, limit);
+      assert.equal(shown.image, 'gray.png', 'the results of the image still shown stay');
+      assert.ok(shown.results.length > 0);
+    }
+    problems.length = 0;
+  });
+
+  test('demo: the same file picked twice is used twice', { timeout: STEP_MS * 2 }, async () => {
+    const pick = async () => {
+      const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('label[for="file"]')]);
+      await chooser.setFiles(imagePath('rgba.png'));
+    };
+    await scored('rgba.png', pick);
+    await scored('rgba.png', pick);
+  });
+
+  test('demo: keyboard focus on the file input shows on "Choose a file…"; Enter and Space open the picker', { timeout: STEP_MS }, async () => {
+    await page.focus('#dropzone');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'file');
+    const outline = (selector) => page.$eval(selector, (el) => getComputedStyle(el).outlineStyle);
+    assert.equal(await outline('label[for="file"]'), 'solid', 'the ring is on the label');
+    assert.equal(await outline('#camera-start'), 'none');
+    for (const key of ['Enter', 'Space']) {
+      const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10_000 }), page.keyboard.press(key)]);
+      assert.equal(await chooser.element().evaluate((el) => el.id), 'file', `${key} opens the picker`);
+    }
+  });
+
+  test('demo: labels are put into the prompts as written ($& and $$ included), each row titled', { timeout: STEP_MS }, async () => {
+    const labels = ['cat', 'x $& y', "x $' y", 'x $$ y', 'x {} y'];
+    await page.evaluate(() => {
+      self.sentPrompts.length = 0;
+    });
+    await page.fill('#labels', labels.join('\n'));
+    await page.selectOption('#template-preset', 'single');
+    const shown = await scored('photo.png', () => chooseFile(imagePath('photo.png')));
+    assert.deepEqual(await page.evaluate(() => self.sentPrompts), labels.map((label) => `a photo of a ${label}.`));
+    assert.deepEqual(shown.results.map((r) => r.name).sort(), [...labels].sort());
+    for (const { title, name } of shown.results) assert.equal(title, name);
+    assert.equal(await page.isVisible('#labels-warning'), false);
+  });
+
+  test('demo: prompts past the 77-token context bring a warning under the labels', { timeout: STEP_MS }, async () => {
+    const long = Array.from({ length: 80 }, (_, i) => `word${i % 10}`).join(' ');
+    await page.fill('#labels', ['cat', `${long} cat`, `${long} dog`].join('\n'));
+    const shown = await scored('photo.jpg', () => chooseFile(imagePath('photo.jpg')));
+    assert.equal(shown.results.length, 3);
+    assert.ok(shown.results.some((r) => r.title === `${long} dog`), 'the full label in the row title');
+    assert.equal(await page.isVisible('#labels-warning'), true);
+    const warning = await page.textContent('#labels-warning');
+    assert.match(warning, /77-token/);
+    assert.match(warning, /"word0 word1/);
+
+    await page.fill('#labels', 'cat\ndog');
+    await scored('photo.jpg', () => page.click('#classify'));
+    assert.equal(await page.isVisible('#labels-warning'), false);
+  });
+
+  test('demo: the Cache Storage status looks for the weights file of the dtype in use', { timeout: STEP_MS * 2 }, async () => {
+    const cached = () => page.waitForFunction(() => document.getElementById('cache-status').dataset.cached === 'true', undefined, { timeout: 20_000 });
+    try {
+      await page.fill('#model-url', '/models/tiny-hf-converted/'); // model.q8.safetensors and model.fp16.safetensors
+      await page.selectOption('#dtype', 'q8'); // reloads at once
+      assert.equal((await modelReady()).facts.dtype, 'q8');
+      await cached();
+      await page.selectOption('#dtype', 'f16');
+      assert.equal((await modelReady()).facts.dtype, 'f16');
+      await cached();
+    } finally {
+      await restoreModel();
+    }
+  });
+
+  test('demo: URL parameters the page cannot use are ignored with a note', { timeout: STEP_MS * 2 }, async () => {
+    const other = await context.newPage();
+    const open = async (url) => {
+      await other.goto(url);
+      await other.waitForFunction(() => document.getElementById('threads').options.length > 0);
+      return (await other.isVisible('#params-note')) ? other.textContent('#params-note') : '';
+    };
+    try {
+      assert.equal(await open(pageUrl(isolated.url, '&dtype=f16&threads=1')), '');
+      assert.equal(await other.inputValue('#dtype'), 'f16');
+      assert.equal(await other.inputValue('#threads'), '1');
+
+      const note = await open(pageUrl(isolated.url, '&dtype=bf16&threads=999'));
+      assert.equal(await other.inputValue('#dtype'), 'f32');
+      assert.equal(await other.inputValue('#threads'), 'auto');
+      assert.match(note, /dtype=bf16 was ignored \(the weights are f32, f16 or q8\); using f32\./);
+      assert.match(note, /threads=999 was ignored/);
+
+      const plainNote = await open(pageUrl(plain.url, '&threads=2'));
+      assert.equal(await other.inputValue('#threads'), 'auto');
+      assert.match(plainNote, /threads=2 was ignored/);
+      if (await other.$('#threads option[value="2"]')) assert.match(plainNote, /cross-origin isolated/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('demo: nothing went wrong on the page besides what the tests caused', () => {
+    assert.deepEqual(problems, []);
   });
 });
