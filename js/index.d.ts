@@ -193,6 +193,15 @@ export interface WorkerClip extends ClipApi {
 /** The default source: OpenAI's CLIP ViT-B/32 (safetensors) on the Hugging Face hub. */
 export declare const DEFAULT_MODEL: string;
 
+/** The largest image accepted: pixels on a side, and in all. Larger ones are refused. */
+export declare const IMAGE_LIMITS: Readonly<{ maxSide: number; maxPixels: number }>;
+
+/**
+ * The weights files load() looks for with this dtype, in its order, for either layout (e.g. to
+ * check the Cache API for a model before loading it).
+ */
+export declare function weightFileNames(dtype?: 'f32' | 'f16' | 'q8'): string[];
+
 /** Loads a model; resolves once all weights are in. */
 export declare function load(source?: ModelSource, options?: LoadOptions | null): Promise<Clip>;
 

@@ -19,9 +19,9 @@ struct RgbImage {
 struct ImageLimits {
   int max_side = 16384;
   int64_t max_pixels = 64ll << 20;  // checked before any pixel buffer is allocated
-  // The decoder's own buffers, estimated from the header: a GIF's canvas or a 16-bit PNG takes
-  // 12 bytes per pixel, so the pixel limit alone would let a tiny file claim ~800 MB, which a
-  // WebAssembly heap never gives back.
+  // The decoder's own buffers, estimated from the header: a GIF's canvases take 9 bytes per
+  // pixel and a 16-bit RGBA PNG's 16, so the pixel limit alone would let a tiny file claim ~1 GB,
+  // which a WebAssembly heap never gives back.
   int64_t max_decode_bytes = 512ll << 20;
 };
 

@@ -162,8 +162,11 @@ void apply_hf_transformer(const Json& section, TransformerConfig& t) {
   }
 }
 
-// Per-channel normalization values (mean or std), when the key is there.
-void read_rgb(const Json& object, const char* key, const char* where,
+// Per-channel normalization values, when the key is there: a mean must be finite, a std also
+// above 0 (JSON's 1e999 reads as infinity; a zero std would fail every image, a negative one
+// invert it).
+enum class Rgb { mean, std };
+void read_rgb(const Json& object, const char* key, const char* where, Rgb kind,
               std::array<float, 3>& target) {
   auto it = object.find(key);
   if (it == object.end()) return;
@@ -171,7 +174,16 @@ void read_rgb(const Json& object, const char* key, const char* where,
       !std::all_of(it->begin(), it->end(), [](const Json& v) { return v.is_number(); })) {
     fail(where, ".", key, " must be 3 numbers");
   }
-  for (int c = 0; c < 3; ++c) target[c] = (*it)[c].get<float>();
+  std::array<float, 3> values;
+  for (int c = 0; c < 3; ++c) values[c] = (*it)[c].get<float>();
+  const bool usable = std::all_of(values.begin(), values.end(), [kind](float v) {
+    return std::isfinite(v) && (kind == Rgb::mean || v > 0);
+  });
+  if (!usable) {
+    fail(where, ".", key, " must be 3 ", kind == Rgb::std ? "positive " : "",
+         "finite numbers, got [", values[0], ", ", values[1], ", ", values[2], "]");
+  }
+  target = values;
 }
 
 const Json* find_section(const Json& root, const char* key, const char* legacy_key) {
@@ -330,10 +342,9 @@ ModelConfig config_from_open_clip_json(std::string_view text, const ModelConfig&
   }
   if (config.vision) {
     const Json preprocess = root.value("preprocess_cfg", Json::object());
-    read_rgb(preprocess, "mean", "open_clip_config.json: preprocess_cfg",
-             config.vision->preprocess.mean);
-    read_rgb(preprocess, "std", "open_clip_config.json: preprocess_cfg",
-             config.vision->preprocess.std);
+    const char* where = "open_clip_config.json: preprocess_cfg";
+    read_rgb(preprocess, "mean", where, Rgb::mean, config.vision->preprocess.mean);
+    read_rgb(preprocess, "std", where, Rgb::std, config.vision->preprocess.std);
   }
   return config;
 }
@@ -341,8 +352,9 @@ ModelConfig config_from_open_clip_json(std::string_view text, const ModelConfig&
 void apply_hf_preprocessor_json(std::string_view text, ModelConfig& config) {
   if (!config.vision) return;
   const Json root = parse_json(text, "preprocessor_config.json");
-  read_rgb(root, "image_mean", "preprocessor_config.json", config.vision->preprocess.mean);
-  read_rgb(root, "image_std", "preprocessor_config.json", config.vision->preprocess.std);
+  const char* where = "preprocessor_config.json";
+  read_rgb(root, "image_mean", where, Rgb::mean, config.vision->preprocess.mean);
+  read_rgb(root, "image_std", where, Rgb::std, config.vision->preprocess.std);
 }
 
 }  // namespace clip

@@ -9,7 +9,7 @@
 // URL parameters (all optional): model=<url>, dtype=f32|f16|q8, threads=<n>. A value the page
 // cannot use is ignored, with a note saying so.
 
-import { DEFAULT_MODEL, clearCache, createWorkerClip } from './js/src/index.mjs';
+import { DEFAULT_MODEL, clearCache, createWorkerClip, weightFileNames } from './js/src/index.mjs';
 import { pixelsOf, setUpImageInputs, setUpSamples } from './image-input.mjs';
 import { ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, labelEmbeddings, parseLines, parseTemplates, zeroShot } from './zero-shot.mjs';
 
@@ -260,16 +260,9 @@ async function classify() {
 
 // ---------- model ----------
 
-// The weights files the package tries for a dtype, in its order (model.* in Hugging Face layout,
-// open_clip_model.* in open_clip's): q8 takes a pre-quantized file, else quantizes the f32 one.
-function weightFiles(dtype) {
-  const variants = { f32: [''], f16: ['.fp16'], q8: ['.q8', ''] }[dtype] ?? [''];
-  return variants.flatMap((variant) => ['model', 'open_clip_model'].map((stem) => `${stem}${variant}.safetensors`));
-}
-
 async function cachedWeights(base) {
   if (typeof caches !== 'object') return null;
-  for (const name of weightFiles($('dtype').value)) {
+  for (const name of weightFileNames($('dtype').value)) {
     const hit = await caches.match(new URL(name, base).href).catch(() => undefined);
     if (hit) return { name, bytes: Number(hit.headers.get('content-length')) || null };
   }

@@ -1,12 +1,13 @@
 // Image inputs of the demo page: file picker, drag and drop, paste, webcam snapshot and the sample
 // photos; and the browser-side decode into RGBA pixels.
 
+import { IMAGE_LIMITS } from './js/src/index.mjs';
+
 const $ = (id) => document.getElementById(id);
 
-// The package's caps on an image. A larger one is refused before its pixels are drawn and read
-// back, which would hold up the page for seconds only to be refused by the package.
-const MAX_SIDE = 16384;
-const MAX_PIXELS = 64 * 1024 * 1024; // 8192 x 8192
+// An image over the package's caps is refused before its pixels are drawn and read back, which
+// would hold up the page for seconds only to be refused by the package.
+const { maxSide: MAX_SIDE, maxPixels: MAX_PIXELS } = IMAGE_LIMITS;
 
 const count = (n) => n.toLocaleString('en-US');
 
@@ -21,7 +22,7 @@ export async function pixelsOf(blob) {
     if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS) {
       throw new RangeError(
         `the image is ${width} × ${height} pixels, more than clip-wasm accepts: at most ` +
-          `${count(MAX_SIDE)} pixels on a side and ${count(MAX_PIXELS)} in all (8192 × 8192).`,
+          `${count(MAX_SIDE)} pixels on a side and ${count(MAX_PIXELS)} in all (${Math.sqrt(MAX_PIXELS)} × ${Math.sqrt(MAX_PIXELS)}).`,
       );
     }
     const context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });

@@ -374,48 +374,18 @@ function createTokenizer(module, tokenizerFiles) {
   return check(bpe ? module.Tokenizer.fromOpenaiBpe(bpe) : module.Tokenizer.fromHfFiles(vocab, merges), 'tokenizer');
 }
 
-// The module checks that mean and std are 3 numbers each. JSON can still hold numbers it cannot
-// use (1e999 is Infinity), and a zero or negative std loads but makes every image call fail or
-// come out inverted: refused here, naming the file and the field.
-function checkNormalization(text, section, where, [meanKey, stdKey]) {
-  let root;
-  try {
-    root = JSON.parse(text);
-  } catch {
-    return; // the module says what is wrong with the file
-  }
-  const fields = section ? root?.[section] : root;
-  if (!fields || typeof fields !== 'object') return;
-  const triple = (key) => {
-    const value = fields[key];
-    return Array.isArray(value) && value.length === 3 && value.every((v) => typeof v === 'number') ? value : null;
-  };
-  const mean = triple(meanKey);
-  if (mean && !mean.every(Number.isFinite)) {
-    throw new Error(`${where}.${meanKey} must be 3 finite numbers, got [${mean.join(', ')}]`);
-  }
-  const std = triple(stdKey);
-  if (std && !std.every((v) => Number.isFinite(v) && v > 0)) {
-    throw new Error(`${where}.${stdKey} must be 3 positive finite numbers, got [${std.join(', ')}]`);
-  }
-}
-
 // Model configuration and weights file for either layout (Hugging Face / open_clip).
 async function readLayout(files, progress) {
   const config = await files.read('config.json');
   if (config) {
     progress.small('config.json', config.length);
     const preprocessor = await files.read('preprocessor_config.json');
-    if (preprocessor) {
-      progress.small('preprocessor_config.json', preprocessor.length);
-      checkNormalization(textOf(preprocessor), null, 'preprocessor_config.json', ['image_mean', 'image_std']);
-    }
+    if (preprocessor) progress.small('preprocessor_config.json', preprocessor.length);
     return { config: textOf(config), preprocessor: textOf(preprocessor), stems: ['model'] };
   }
   const openClip = await files.read('open_clip_config.json');
   if (openClip) {
     progress.small('open_clip_config.json', openClip.length);
-    checkNormalization(textOf(openClip), 'preprocess_cfg', 'open_clip_config.json: preprocess_cfg', ['mean', 'std']);
     return { config: textOf(openClip), preprocessor: '', stems: ['open_clip_model'] };
   }
   // No config: sizes come from the tensor shapes.
@@ -427,6 +397,12 @@ async function readLayout(files, progress) {
 function weightFiles(stems, dtype) {
   const variants = { f32: [''], f16: ['.fp16'], q8: ['.q8', ''] }[dtype];
   return variants.flatMap((variant) => stems.map((stem) => `${stem}${variant}.safetensors`));
+}
+
+/** The weights files load() looks for with this dtype, in its order, for either layout. */
+export function weightFileNames(dtype = 'f32') {
+  if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
+  return weightFiles(['model', 'open_clip_model'], dtype);
 }
 
 function progressReporter(onProgress, name) {

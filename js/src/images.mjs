@@ -42,9 +42,10 @@ function describe(input) {
 }
 
 // The same caps as the core's ImageLimits (src/image.h), checked here before any pixel reaches
-// WebAssembly memory, which never shrinks.
-const MAX_SIDE = 16384;
-const MAX_PIXELS = 64 * 1024 * 1024;
+// WebAssembly memory, which never shrinks. Exported so that a page can refuse an image before it
+// draws it.
+export const IMAGE_LIMITS = Object.freeze({ maxSide: 16384, maxPixels: 64 * 1024 * 1024 });
+const { maxSide: MAX_SIDE, maxPixels: MAX_PIXELS } = IMAGE_LIMITS;
 
 function checkSize(what, width, height) {
   if (width > MAX_SIDE || height > MAX_SIDE) {

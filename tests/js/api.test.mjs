@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { DEFAULT_MODEL, load } from '../../js/src/index.mjs';
+import { DEFAULT_MODEL, IMAGE_LIMITS, load, weightFileNames } from '../../js/src/index.mjs';
 import { REFERENCE, cosine, imagePath, memoryFiles, modelDir, readImage, recordFigure, serveFixtures } from './helpers.mjs';
 
 const MIN_COSINE = 0.99999;
@@ -246,6 +246,26 @@ describe('sources', () => {
 
   test('the default source is a hub URL with safetensors', () => {
     assert.match(DEFAULT_MODEL, /^https:\/\/huggingface\.co\/openai\/clip-vit-base-patch32\/resolve\/.+\/$/);
+  });
+
+  test('weightFileNames lists what a load looks for; IMAGE_LIMITS is what it accepts', async () => {
+    assert.deepEqual(weightFileNames('q8'),
+      ['model.q8.safetensors', 'open_clip_model.q8.safetensors', 'model.safetensors', 'open_clip_model.safetensors']);
+    assert.deepEqual(weightFileNames(), ['model.safetensors', 'open_clip_model.safetensors']);
+    assert.throws(() => weightFileNames('f64'), /dtype must be one of f32, f16, q8, got 'f64'/);
+    // The converted fixture has only the .q8 and .fp16 weights files: a q8 load
+    // takes the first name the list gives that is there.
+    const names = [];
+    await (await load(modelDir('tiny-hf-converted'), { dtype: 'q8', threads: 1, onProgress: (e) => e.status === 'done' && names.push(e.file) })).dispose();
+    assert.ok(names.includes(weightFileNames('q8')[0]), names.join(', '));
+    const { maxSide, maxPixels } = IMAGE_LIMITS;
+    const clip = await load(modelDir('tiny-hf'), { threads: 1 });
+    const wide = { data: new Uint8Array((maxSide + 1) * 3), width: maxSide + 1, height: 1, channels: 3 };
+    await assert.rejects(clip.embedImage(wide), new RegExp(`maximum side of ${maxSide}`));
+    const side = Math.sqrt(maxPixels) + 1; // within the side limit, over the pixel count
+    await assert.rejects(clip.embedImage({ data: new Uint8Array(3), width: side, height: side, channels: 3 }),
+      new RegExp(`more than the limit of ${maxPixels}`));
+    await clip.dispose();
   });
 });
 

@@ -203,10 +203,11 @@ describe('bad models', () => {
   test('normalization values no image could use are refused at load, naming the file and field', async () => {
     const files = memoryFiles('tiny-hf');
     const cases = [
-      ['{"image_std": [0, 0, 0]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 0, 0]'],
-      ['{"image_std": [0.25, -0.3, 0.28]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [0.25, -0.3, 0.28]'],
-      ['{"image_std": [1e999, 0.3, 0.28]}', 'preprocessor_config.json.image_std must be 3 positive finite numbers, got [Infinity, 0.3, 0.28]'],
-      ['{"image_mean": [0.5, -1e999, 0.4]}', 'preprocessor_config.json.image_mean must be 3 finite numbers, got [0.5, -Infinity, 0.4]'],
+      ['{"image_std": [0, 0, 0]}', 'model.safetensors: preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 0, 0]'],
+      ['{"image_std": [0.25, -0.3, 0.28]}', 'model.safetensors: preprocessor_config.json.image_std must be 3 positive finite numbers, got [0.25, -0.3, 0.28]'],
+      ['{"image_mean": [0.5, 1e39, 0.4]}', 'model.safetensors: preprocessor_config.json.image_mean must be 3 finite numbers, got [0.5, inf, 0.4]'],
+      // 1e39 is past a float: infinity. A number past a double is not JSON the parser accepts.
+      ['{"image_std": [1e999, 0.3, 0.28]}', 'model.safetensors: preprocessor_config.json: not a JSON object'],
     ];
     for (const [text, message] of cases) {
       await assert.rejects(load({ ...files, 'preprocessor_config.json': text }, { threads: 1 }), { message }, text);
@@ -218,7 +219,7 @@ describe('bad models', () => {
     const config = JSON.parse(new TextDecoder().decode(openClip['open_clip_config.json']));
     config.preprocess_cfg.std = [0, 1, 1];
     await rejects(load({ ...openClip, 'open_clip_config.json': JSON.stringify(config) }, { threads: 1 }),
-      /^open_clip_config\.json: preprocess_cfg\.std must be 3 positive finite numbers, got \[0, 1, 1\]$/, 'open_clip std');
+      /^open_clip_model\.safetensors: open_clip_config\.json: preprocess_cfg\.std must be 3 positive finite numbers, got \[0, 1, 1\]$/, 'open_clip std');
   });
 
   test('sources that hold nothing to load say what was given', async () => {

@@ -297,7 +297,7 @@ describe('robustness: one model against hostile input', () => {
     }
     // A zero standard deviation is refused at load, naming the file and field.
     await rejectsWith(load({ ...files, 'preprocessor_config.json': JSON.stringify({ image_std: [0, 1, 1] }) }, { threads: 1 }), Error,
-      'preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 1, 1]');
+      'model.safetensors: preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 1, 1]');
     const notClip = rawFile('{"encoder.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', new Uint8Array(8));
     await rejectsWith(load({ 'model.safetensors': notClip }, { threads: 1 }), Error,
       `${w}not a CLIP checkpoint: found neither vision_model.embeddings.patch_embedding.weight / text_model.embeddings.token_embedding.weight (Hugging Face names) nor visual.conv1.weight / token_embedding.weight (OpenAI / open_clip names)`);

@@ -226,6 +226,17 @@ TEST(RobustLoader, ConfigIntegersBeyondIntAreRefused) {
                "config: num_attention_heads is 4294967300, out of range");
 }
 
+TEST(RobustLoader, NormalizationNoImageCouldUseIsRefused) {
+  const std::string header = checkpoint_header(Sizes{});
+  ModelLoader zero_std({}, {}, R"({"image_std": [0, 1, 1]})");
+  EXPECT_ERROR(
+      zero_std.feed(bytes_of(header), header.size()),
+      "preprocessor_config.json.image_std must be 3 positive finite numbers, got [0, 1, 1]");
+  ModelLoader infinite_mean({}, {}, R"({"image_mean": [0.5, 1e39, 0.4]})");
+  EXPECT_ERROR(infinite_mean.feed(bytes_of(header), header.size()),
+               "preprocessor_config.json.image_mean must be 3 finite numbers, got [0.5, inf, 0.4]");
+}
+
 TEST(RobustLoader, WidthThatHeadsCannotSplitIsRefused) {
   // Without a config file, heads are width / 64. A width that is no multiple of that head count
   // would leave columns out of attention and give wrong embeddings without any error.
