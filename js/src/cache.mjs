@@ -128,7 +128,6 @@ async function openStore(cache) {
     });
   }
   if (!isNode) return null;
-  if (cache === '') throw new TypeError("cache: expected true, false or a folder path, got ''");
   const dir = await nodeCacheDir(cache);
   try {
     return await FileStore.open(dir);

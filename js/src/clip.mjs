@@ -601,7 +601,9 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
-  if (typeof cache !== 'boolean' && typeof cache !== 'string') throw new TypeError('cache must be true, false or a folder path (Node)');
+  if ((typeof cache !== 'boolean' && typeof cache !== 'string') || cache === '') {
+    throw new TypeError('cache must be true, false or a folder path (Node)');
+  }
   if (typeof source === 'string' && source.trim() === '') {
     // A directory '' would be looked up as '/', a URL '' as the page itself.
     throw new TypeError('load: the model source is an empty string; pass a URL, a directory path (Node) or an object of files');
