@@ -4,9 +4,9 @@
 export type ModelSource =
   /** Base URL of a repository in Hugging Face hub layout, e.g. `https://huggingface.co/ORG/NAME/resolve/main/`. */
   | string
-  | URL
+  | GlobalClass<'URL'>
   /** Files in memory, by name: `model.safetensors` or `open_clip_model.safetensors`, plus config and tokenizer files. */
-  | Record<string, Uint8Array | ArrayBuffer | Blob | string>;
+  | Record<string, Uint8Array | ArrayBuffer | GlobalClass<'Blob'> | string>;
 
 /**
  * Load progress: `initiate`, `download`, `progress`..., `done` for each file, then `ready` once,
@@ -52,7 +52,7 @@ export interface LoadOptions {
    */
   cache?: boolean | string;
   /** Aborts the load: the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: GlobalClass<'AbortSignal'>;
   /**
    * `'all'` (default): resolve once every weight is in. `'image'`: resolve as soon as the image
    * tower is in (files from `tools/convert_weights.py` put it first); text calls then wait for
@@ -71,9 +71,15 @@ export interface RawPixels {
 }
 
 /**
+ * The instance type of a global class where the consumer's TypeScript libs declare it (`dom`, or
+ * @types/node for Blob), else `never`: the declarations then work in a Node-only project too.
+ */
+type GlobalClass<Name extends string> = typeof globalThis extends Record<Name, { prototype: infer T }> ? T : never;
+
+/**
  * An image: encoded file bytes (JPEG, PNG, BMP, GIF; a Node Buffer is a Uint8Array), raw
  * pixels, a preprocessed Float32Array [3, imageSize, imageSize] (normalized, channel-major, no
- * NaN or infinity), or in browsers a Blob/File, ImageData, ImageBitmap, image/canvas/video
+ * NaN or infinity), a Blob/File, or in browsers ImageData, ImageBitmap, an image/canvas/video
  * element or OffscreenCanvas.
  */
 export type ImageInput =
@@ -81,13 +87,13 @@ export type ImageInput =
   | ArrayBuffer
   | Float32Array
   | RawPixels
-  | Blob
-  | ImageData
-  | ImageBitmap
-  | OffscreenCanvas
-  | HTMLImageElement
-  | HTMLCanvasElement
-  | HTMLVideoElement;
+  | GlobalClass<'Blob'>
+  | GlobalClass<'ImageData'>
+  | GlobalClass<'ImageBitmap'>
+  | GlobalClass<'OffscreenCanvas'>
+  | GlobalClass<'HTMLImageElement'>
+  | GlobalClass<'HTMLCanvasElement'>
+  | GlobalClass<'HTMLVideoElement'>;
 
 export interface ModelInfo {
   readonly embedDim: number;

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // clip-wasm command line: zero-shot classification, embeddings, tokens and a benchmark.
 // Exit status: 0 done, 1 usage error, 2 input error (model or image that cannot be used).
+// Inputs are handled one at a time, in order: an input that fails is reported on stderr by name
+// and the others still get their results; the status is then 2.
 
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { DEFAULT_MODEL, load } from '../src/index.mjs';
@@ -28,10 +29,14 @@ options:
   --threads N           threads (default: cores, at most 8)
   --dtype f32|f16|q8    weights file and format (default f32; see the package README)
   --no-cache            download the model again instead of using the cache
-                        ($CLIP_WASM_CACHE_DIR, else ~/.cache/clip-wasm)
-  --json                print JSON
+                        ($CLIP_WASM_CACHE_DIR, else $XDG_CACHE_HOME/clip-wasm, else
+                        ~/.cache/clip-wasm)
+  --json                print JSON (an input that failed: {"image"|"text", "error"})
   --quiet               no progress bar
   -h, --help            this text
+
+Text output names each input on one line, its tabs, newlines and backslashes written as
+\\t, \\n and \\\\; embed-image, embed-text and tokenize follow it with a tab and the values.
 `;
 
 class UsageError extends Error {}
@@ -86,6 +91,9 @@ function parse(argv) {
   };
   if (!['f32', 'f16', 'q8'].includes(options.dtype)) throw new UsageError('--dtype must be f32, f16 or q8');
   if (values.ensemble && values.template) throw new UsageError('use --template or --ensemble, not both');
+  for (const t of values.template ?? []) {
+    if (!t.includes('{}')) throw new UsageError(`--template '${t}' has no {} for the label`);
+  }
   return options;
 }
 
@@ -135,12 +143,17 @@ async function readImage(path) {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new InputError(`cannot read image ${path}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    throw new Error(error.code === 'ENOENT' ? 'no such file' : `cannot read it: ${error.message}`);
   }
 }
 
 function format(vector) {
   return Array.from(vector, (v) => v.toFixed(6)).join(' ');
+}
+
+// An input as the first field of a text output line: one line, tab-separated, whatever it holds.
+function field(text) {
+  return text.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]);
 }
 
 async function withModel(options, body) {
@@ -159,7 +172,31 @@ async function withModel(options, body) {
   }
 }
 
-// Runs one call; a rejected call is the input's fault (the model stays loaded).
+// Runs `run(input)` for each input in turn and hands each result to `show(input, result)` as it
+// comes (text output), or prints them all as one JSON array at the end (`indent` spaces). An
+// input whose call fails is named on stderr (the model stays loaded) and the next one goes on;
+// the command then ends with an InputError. `kind` names the input in JSON ('image' or 'text').
+async function eachInput(options, print, { kind, run, show, indent = 0 }) {
+  const all = [];
+  let failed = 0;
+  for (const input of options.inputs) {
+    let result;
+    try {
+      result = await run(input);
+    } catch (error) {
+      failed++;
+      process.stderr.write(`clip-wasm: ${field(input)}: ${error.message}\n`);
+      if (options.json) all.push({ [kind]: input, error: error.message });
+      continue;
+    }
+    if (options.json) all.push({ [kind]: input, ...result });
+    else show(input, result);
+  }
+  if (options.json) print(JSON.stringify(all, null, indent));
+  if (failed) throw new InputError(`${failed} of ${options.inputs.length} inputs failed`);
+}
+
+// Runs one call of the benchmark; a rejected call is the input's fault (the model stays loaded).
 async function attempt(promise) {
   try {
     return await promise;
@@ -173,57 +210,61 @@ const commands = {
     if (options.inputs.length === 0) throw new UsageError('classify: give at least one IMAGE');
     const labels = (options.labels ?? '').split(',').map((l) => l.trim()).filter(Boolean);
     if (labels.length === 0) throw new UsageError('classify: --labels "a,b,c" is required');
-    const images = await Promise.all(options.inputs.map(readImage));
-    return withModel(options, async (clip) => {
-      const results = [];
-      for (let i = 0; i < images.length; i++) {
-        const ranked = await attempt(clip.classify(images[i], labels, { templates: options.templates }));
-        results.push({ image: options.inputs[i], labels: ranked.slice(0, options.top ?? labels.length) });
-      }
-      if (options.json) return print(JSON.stringify(results, null, 2));
-      for (const { image, labels: ranked } of results) {
-        print(image);
-        for (const { label, score } of ranked) print(`  ${score.toFixed(4)}  ${label}`);
-      }
-    });
+    return withModel(options, (clip) =>
+      eachInput(options, print, {
+        kind: 'image',
+        indent: 2,
+        async run(path) {
+          const ranked = await clip.classify(await readImage(path), labels, { templates: options.templates });
+          return { labels: ranked.slice(0, options.top ?? labels.length) };
+        },
+        show(path, { labels: ranked }) {
+          print(field(path));
+          for (const { label, score } of ranked) print(`  ${score.toFixed(4)}  ${field(label)}`);
+        },
+      }),
+    );
   },
 
   async 'embed-image'(options, print) {
     if (options.inputs.length === 0) throw new UsageError('embed-image: give at least one IMAGE');
-    const images = await Promise.all(options.inputs.map(readImage));
-    return withModel(options, async (clip) => {
-      const out = [];
-      for (let i = 0; i < images.length; i++) {
-        out.push({ image: options.inputs[i], embedding: Array.from(await attempt(clip.embedImage(images[i]))) });
-      }
-      if (options.json) return print(JSON.stringify(out));
-      for (const { image, embedding } of out) print(`${basename(image)}\t${format(embedding)}`);
-    });
+    return withModel(options, (clip) =>
+      eachInput(options, print, {
+        kind: 'image',
+        run: async (path) => ({ embedding: Array.from(await clip.embedImage(await readImage(path))) }),
+        show: (path, { embedding }) => print(`${field(path)}\t${format(embedding)}`),
+      }),
+    );
   },
 
   async 'embed-text'(options, print) {
     if (options.inputs.length === 0) throw new UsageError('embed-text: give at least one TEXT');
-    return withModel(options, async (clip) => {
-      const out = [];
-      for (const text of options.inputs) out.push({ text, embedding: Array.from(await attempt(clip.embedText(text))) });
-      if (options.json) return print(JSON.stringify(out));
-      for (const { text, embedding } of out) print(`${text}\t${format(embedding)}`);
-    });
+    return withModel(options, (clip) =>
+      eachInput(options, print, {
+        kind: 'text',
+        run: async (text) => ({ embedding: Array.from(await clip.embedText(text)) }),
+        show: (text, { embedding }) => print(`${field(text)}\t${format(embedding)}`),
+      }),
+    );
   },
 
   async tokenize(options, print) {
     if (options.inputs.length === 0) throw new UsageError('tokenize: give at least one TEXT');
-    return withModel(options, async (clip) => {
-      const out = [];
-      for (const text of options.inputs) out.push({ text, ids: Array.from(await attempt(clip.tokenize(text))) });
-      if (options.json) return print(JSON.stringify(out));
-      for (const { text, ids } of out) print(`${text}\t${ids.join(' ')}`);
-    });
+    return withModel(options, (clip) =>
+      eachInput(options, print, {
+        kind: 'text',
+        run: async (text) => ({ ids: Array.from(await clip.tokenize(text)) }),
+        show: (text, { ids }) => print(`${field(text)}\t${ids.join(' ')}`),
+      }),
+    );
   },
 
   async bench(options, print) {
     if (options.inputs.length > 1) throw new UsageError('bench: at most one IMAGE');
-    const image = options.inputs.length ? await readImage(options.inputs[0]) : null;
+    const path = options.inputs[0];
+    const image = path === undefined ? null : await readImage(path).catch((error) => {
+      throw new InputError(`${path}: ${error.message}`);
+    });
     const start = performance.now();
     return withModel(options, async (clip) => {
       const loadMs = performance.now() - start;

@@ -1,8 +1,11 @@
 // Download cache, keyed by URL. In browsers it is the Cache API (`caches.open('clip-wasm')`); in
 // Node a folder with the same behaviour (FileStore below). A cached file whose response carried
 // an ETag is revalidated with If-None-Match (a 304 answers from the cache, a 200 replaces it, a
-// 404 or 410 removes it: the file is gone); when the network is unreachable or the server fails
-// the cached copy is used as it is. A download that fails or is cut short never becomes an entry.
+// 404 or 410 replaces it with a record that the file is absent); when the network is unreachable
+// or the server fails the cached copy is used as it is. Absence is cached too, because a load
+// asks for optional files (a preprocessor config, a q8 weights file) that many models lack:
+// offline, the recorded 404 stands in for the server's. Such a record is asked again whenever the
+// server can be reached. A download that fails or is cut short never becomes an entry.
 
 export const CACHE_NAME = 'clip-wasm';
 
@@ -42,9 +45,9 @@ async function nodeCacheDir(cache) {
 }
 
 // The Cache API's match/put for a folder: <sha256 of the URL>.body holds the bytes and
-// <sha256>.json the URL and headers, each written under a temporary name and renamed into place,
-// the .json last, so an entry is complete or absent. A cached Response carries `localPath`, so
-// the weights can be read from the file directly.
+// <sha256>.json the URL, status and headers, each written under a temporary name and renamed
+// into place, the .json last, so an entry is complete or absent. A record of a 404 or 410 has no
+// .body. A cached Response carries `localPath`, so the weights can be read from the file directly.
 class FileStore {
   constructor(dir, modules) {
     this.dir = dir;
@@ -73,6 +76,7 @@ class FileStore {
     let entry, size;
     try {
       entry = JSON.parse(await this.fs.promises.readFile(meta, 'utf8'));
+      if (entry.url === url && isAbsence(entry.status)) return new Response(null, { status: entry.status });
       size = (await this.fs.promises.stat(body)).size;
     } catch {
       return undefined;
@@ -96,6 +100,12 @@ class FileStore {
   async put(url, response) {
     const { body, meta } = this.#paths(url);
     const suffix = `.${process.pid}.${this.crypto.randomBytes(6).toString('hex')}.tmp`;
+    if (isAbsence(response.status)) {
+      await this.fs.promises.writeFile(meta + suffix, JSON.stringify({ url, status: response.status }));
+      await this.fs.promises.rm(body, { force: true });
+      await this.fs.promises.rename(meta + suffix, meta);
+      return;
+    }
     try {
       await this.stream.promises.pipeline(
         this.stream.Readable.fromWeb(response.body),
@@ -147,6 +157,16 @@ async function openStore(cache) {
   }
 }
 
+// 404 Not Found and 410 Gone: the server says the file does not exist.
+function isAbsence(status) {
+  return status === 404 || status === 410;
+}
+
+// Records that the server has no file at `url`. Failing to record it only costs a request later.
+async function storeAbsence(store, url, status) {
+  await store.put(url, new Response(null, { status })).catch(() => {});
+}
+
 // Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS.
 // The cache write is pushed onto `writes` so the caller can wait for it.
 function storeWhileReading(store, url, response, writes) {
@@ -167,18 +187,19 @@ export async function cachedFetch(url, { cache, signal, writes }) {
   const cached = await store.match(url);
   if (cached) {
     const etag = cached.headers.get('etag');
-    if (!etag) return cached;
+    const absent = isAbsence(cached.status);
+    if (!etag && !absent) return cached;
     let fresh;
     try {
-      fresh = await fetchExplained(url, { signal, headers: { 'If-None-Match': etag } });
+      fresh = await fetchExplained(url, { signal, headers: etag ? { 'If-None-Match': etag } : {} });
     } catch (error) {
       if (isAbort(error, signal)) throw error;
-      return cached; // offline: the cached copy is the best there is
+      return cached; // offline: the cached copy (or absence) is the best there is
     }
     if (fresh.status === 304) return cached;
-    if (fresh.status === 404 || fresh.status === 410) {
+    if (isAbsence(fresh.status)) {
       await cached.body?.cancel();
-      await store.delete(url);
+      if (!absent) await storeAbsence(store, url, fresh.status);
       return fresh;
     }
     if (!fresh.ok) return cached; // a server error: the cached copy still serves
@@ -187,6 +208,7 @@ export async function cachedFetch(url, { cache, signal, writes }) {
     return storeWhileReading(store, url, fresh, writes);
   }
   const response = await fetchExplained(url, { signal });
+  if (isAbsence(response.status)) await storeAbsence(store, url, response.status);
   if (!response.ok || !response.body) return response;
   return storeWhileReading(store, url, response, writes);
 }

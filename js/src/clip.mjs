@@ -47,7 +47,7 @@ function dot(a, b) {
 
 // Options given as null are no options; anything but an object, or a key the call does not
 // know, is refused (a misspelled option would otherwise be ignored without a word).
-function checkOptions(options, known, what) {
+export function checkOptions(options, known, what) {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${what}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
@@ -59,7 +59,7 @@ function checkOptions(options, known, what) {
 }
 
 const CLASSIFY_OPTIONS = ['templates'];
-const LOAD_OPTIONS = ['dtype', 'threads', 'relaxedSimd', 'onProgress', 'cache', 'signal', 'waitFor'];
+export const LOAD_OPTIONS = ['dtype', 'threads', 'relaxedSimd', 'onProgress', 'cache', 'signal', 'waitFor'];
 
 export class Clip {
   #module;
@@ -601,6 +601,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('signal must be an AbortSignal');
   if ((typeof cache !== 'boolean' && typeof cache !== 'string') || cache === '') {
     throw new TypeError('cache must be true, false or a folder path (Node)');
   }

@@ -40,7 +40,8 @@ export function chooseBuild(threads, relaxedSimd = true) {
 
 function chooseThreads(threads) {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
-    throw new Error(`threads must be a whole number >= 1, got ${threads}`);
+    const given = typeof threads === 'string' ? `the string '${threads}'` : String(threads);
+    throw new Error(`threads must be a whole number >= 1, got ${given}`);
   }
   const wanted = threads ?? Math.max(1, Math.min(hardwareThreads(), 8));
   if (wanted === 1) return { build: 'clip-wasm-simd', threads: 1 };

@@ -36,7 +36,10 @@ class UrlSource {
   async #get(name) {
     const url = this.describe(name);
     const response = await cachedFetch(url, this.options);
-    if (response.status === 404) return null;
+    if (response.status === 404 || response.status === 410) {
+      await response.body?.cancel();
+      return null;
+    }
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`.trim());
     return response;
   }

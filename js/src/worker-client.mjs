@@ -1,6 +1,8 @@
 // createWorkerClip(): the Clip API with the model in a Worker, so the calling thread (a page's
 // main thread) never blocks on inference. Every method returns a promise, as Clip's do.
 
+import { LOAD_OPTIONS, checkOptions } from './clip.mjs';
+
 const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
 const has = (name) => typeof globalThis[name] === 'function';
 
@@ -54,6 +56,7 @@ export class WorkerClip {
   #disposed = false; // dispose() was called: later calls reject
   #disposal = null;
   #posting = Promise.resolve(); // settles once the latest call's message is out
+  #readiness = null; // asked for right after the load, as Clip keeps its own
 
   /** @internal Use createWorkerClip(). */
   constructor(worker) {
@@ -85,8 +88,10 @@ export class WorkerClip {
     this.#pending.delete(id);
     if (isNode && this.#pending.size === 0) this.#worker.unref();
     if (error) {
-      const e = new Error(error.message);
-      if (error.name && error.name !== 'Error') e.name = error.name;
+      // The classes callers test for come back as themselves; others keep their name.
+      const Class = { TypeError, RangeError }[error.name] ?? Error;
+      const e = new Class(error.message);
+      if (error.name && e.name !== error.name) e.name = error.name;
       call.reject(e);
     } else {
       call.resolve(result);
@@ -135,7 +140,7 @@ export class WorkerClip {
 
   /** @internal */
   async _load(source, options) {
-    const { onProgress, signal, ...rest } = options ?? {};
+    const { onProgress, signal, ...rest } = checkOptions(options, LOAD_OPTIONS, 'createWorkerClip');
     this.#onProgress = onProgress ?? null;
     const abort = () => this.#worker.postMessage({ method: 'abort', args: [signal.reason] });
     signal?.throwIfAborted();
@@ -146,13 +151,15 @@ export class WorkerClip {
       signal?.removeEventListener('abort', abort);
       this.#onProgress = null;
     }
-  }
-
-  /** As Clip.ready: resolves once every weight is in, with the final info. */
-  get ready() {
-    return this.#call('ready', []).then((info) => {
+    this.#readiness = this.#call('ready', []).then((info) => {
       this.#info = info;
     });
+    this.#readiness.catch(() => {}); // the error reaches whoever reads `ready`
+  }
+
+  /** As Clip.ready: resolves once every weight is in (info is then final), also after dispose(). */
+  get ready() {
+    return this.#readiness;
   }
 
   embedImage(input) {

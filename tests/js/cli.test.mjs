@@ -2,6 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -72,7 +74,8 @@ describe('clip-wasm CLI', () => {
   test('usage errors exit 1', () => {
     for (const args of [[], ['frobnicate'], ['classify', '--model', model, imagePath('photo.png')],
       ['classify', '--labels', 'a'], ['embed-text', '--model', model], ['bench', '--runs', '0'],
-      ['classify', '--bogus'], ['embed-text', '--dtype', 'f64', 'x']]) {
+      ['classify', '--bogus'], ['embed-text', '--dtype', 'f64', 'x'],
+      ['classify', '--model', model, imagePath('photo.png'), '--labels', 'a', '--template', 'no label here']]) {
       const run = cli(...args);
       assert.equal(run.status, 1, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /usage: clip-wasm/);
@@ -102,5 +105,52 @@ describe('clip-wasm CLI', () => {
     const noModel = cli('embed-text', '--model', modelDir('tiny-missing'), 'x', '--quiet');
     assert.equal(noModel.status, 2);
     assert.match(noModel.stderr, /cannot load model .*text_projection\.weight/);
+  });
+
+  test('a batch goes on past inputs that fail, naming each, and the others get their results', () => {
+    const good = imagePath('photo.png');
+    const inputs = [good, imagePath('notes.txt'), imagePath('no-such.png'), imagePath('photo.bmp')];
+    const text = cli('embed-image', '--model', model, ...inputs, '--quiet');
+    assert.equal(text.status, 2);
+    const lines = text.stdout.trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.split('\t')[0]), [good, imagePath('photo.bmp')]);
+    assert.match(text.stderr, /notes\.txt: embedImage: decode_image: not a JPEG/);
+    assert.match(text.stderr, /no-such\.png: no such file/);
+    assert.match(text.stderr, /2 of 4 inputs failed/);
+
+    const json = cli('classify', '--model', model, ...inputs, '--labels', 'a,b', '--json', '--quiet');
+    assert.equal(json.status, 2);
+    const out = JSON.parse(json.stdout);
+    assert.deepEqual(out.map((r) => r.image), inputs, 'one entry per input, in order');
+    assert.deepEqual(out.map((r) => 'error' in r), [false, true, true, false]);
+    assert.equal(out[0].labels.length, 2);
+  });
+
+  test('images are read one at a time: more files than open descriptors allowed', () => {
+    const many = Array(300).fill(imagePath('photo.png'));
+    const run = spawnSync('bash', ['-c', `ulimit -n 96 && exec "${process.execPath}" "${CLI}" "$@"`, 'bash',
+      'embed-image', '--model', model, '--quiet', ...many], { encoding: 'utf8', timeout: 120000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim().split('\n').length, 300);
+  });
+
+  test('text output: each input on one line, tabs and newlines escaped, paths as given', () => {
+    const run = cli('embed-text', '--model', model, 'one\ttwo\nthree \\ four', '--quiet');
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].split('\t')[0], 'one\\ttwo\\nthree \\\\ four');
+    const tokens = cli('tokenize', '--model', model, 'a\nb', '--quiet');
+    assert.equal(tokens.stdout.trim().split('\n').length, 1);
+    // Two files of the same name in different folders stay apart.
+    const dir = mkdtempSync(join(tmpdir(), 'clip-wasm-cli-'));
+    try {
+      const copy = join(dir, 'photo.png');
+      copyFileSync(imagePath('photo.png'), copy);
+      const sameName = cli('embed-image', '--model', model, imagePath('photo.png'), copy, '--quiet');
+      assert.deepEqual(sameName.stdout.trim().split('\n').map((l) => l.split('\t')[0]), [imagePath('photo.png'), copy]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { load } from '../../js/src/index.mjs';
+import { createWorkerClip, load } from '../../js/src/index.mjs';
 import { REFERENCE, cosine, memoryFiles, modelDir, readImage, serveFixtures } from './helpers.mjs';
 
 const ref = REFERENCE.models['tiny-hf'];
@@ -250,6 +250,9 @@ describe('bad models', () => {
     await rejects(load(modelDir('tiny-hf'), { dtype: 'f16', threads: 1 }), /no model\.fp16\.safetensors in /, 'f16 file missing');
     await rejects(load(modelDir('tiny-hf'), { threads: 0 }), /threads must be a whole number >= 1/, 'threads 0');
     await rejects(load(modelDir('tiny-hf'), { threads: 1.5 }), /threads must be/, 'threads 1.5');
+    await rejects(load(modelDir('tiny-hf'), { threads: '2' }), /^threads must be a whole number >= 1, got the string '2'$/, 'threads as a string');
+    await rejects(load(modelDir('tiny-hf'), { signal: {} }), /^signal must be an AbortSignal$/, 'signal not a signal');
+    await rejects(createWorkerClip(modelDir('tiny-hf'), 'f16'), /^createWorkerClip: options must be an object, got string$/, 'worker string options');
     await rejects(load(42), /model source must be/, 'source number');
   });
 

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import { clearCache, load } from '../../js/src/index.mjs';
-import { ROOT, cosine, modelDir, serveFixtures } from './helpers.mjs';
+import { FIXTURES, ROOT, cosine, modelDir, serveFixtures } from './helpers.mjs';
 
 describe('Node download cache', () => {
   let server, dir;
@@ -96,6 +96,55 @@ describe('Node download cache', () => {
     gone = true;
     await assert.rejects(load(`${server.url}/gone/tiny-hf/`, { threads: 1, cache: dir }), /no model\.safetensors/);
     assert.ok(!existsSync(entry('/gone/tiny-hf/model.safetensors')), 'the entry is removed');
+  });
+
+  test('files a server does not have are remembered: a cached model loads offline', async () => {
+    // open_clip layout (no config.json, no tokenizer JSON) and q8 from a repository without
+    // model.q8.safetensors: each load asks for files that answer 404.
+    const own = await serveFixtures();
+    const loads = [
+      [`${own.url}/tiny-openclip/`, { threads: 1, cache: dir }],
+      [`${own.url}/tiny-hf/`, { threads: 1, cache: dir, dtype: 'q8' }],
+    ];
+    const online = [];
+    for (const [url, options] of loads) {
+      const clip = await load(url, options);
+      online.push(await clip.embedText('a photo of a cat'));
+      await clip.dispose();
+    }
+    const absent = own.requests.filter((r) => r.path.endsWith('config.json') || r.path.endsWith('.q8.safetensors'));
+    assert.ok(absent.length > 0);
+    await own.close(); // offline from here: its port refuses connections
+    for (const [i, [url, options]] of loads.entries()) {
+      const clip = await load(url, options);
+      assert.deepEqual(await clip.embedText('a photo of a cat'), online[i], url);
+      await clip.dispose();
+    }
+  });
+
+  test('a recorded absence is asked again: a file that appears on the server is used', async () => {
+    await clearCache(dir);
+    let published = false;
+    const hf = (name) => readFileSync(`${modelDir('tiny-hf')}/${name}`);
+    const routes = {};
+    for (const name of ['config.json', 'vocab.json', 'merges.txt', 'model.safetensors']) {
+      routes[`/late/${name}`] = (req, res) => res.writeHead(200, { 'Content-Length': hf(name).length }).end(hf(name));
+    }
+    // Its normalization differs from the defaults a model without one gets.
+    routes['/late/preprocessor_config.json'] = (req, res) => {
+      if (!published) return res.writeHead(404).end('not found');
+      res.writeHead(200, { 'Content-Length': hf('preprocessor_config.json').length }).end(hf('preprocessor_config.json'));
+    };
+    const own = await serveFixtures(routes);
+    const photo = readFileSync(join(FIXTURES, 'images/photo.png'));
+    const first = await load(`${own.url}/late/`, { threads: 1, cache: dir });
+    const withDefaults = await first.embedImage(photo);
+    await first.dispose();
+    published = true;
+    const second = await load(`${own.url}/late/`, { threads: 1, cache: dir });
+    assert.ok(cosine(await second.embedImage(photo), withDefaults) < 0.99999, 'the published config is used');
+    await second.dispose();
+    await own.close();
   });
 
   test('a server that cannot be reached: the error names the URL and the reason', async () => {

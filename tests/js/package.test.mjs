@@ -26,7 +26,7 @@ describe('npm package', () => {
 
   test('holds the entry, both builds, the CLI and types, within the size budget', () => {
     const files = pack.files.map((f) => f.path).sort();
-    for (const needed of ['src/index.mjs', 'src/worker.mjs', 'bin/clip-wasm.mjs', 'index.d.ts', 'README.md',
+    for (const needed of ['src/index.mjs', 'src/worker.mjs', 'bin/clip-wasm.mjs', 'index.d.ts', 'README.md', 'LICENSE',
       'dist/clip-wasm-simd.wasm', 'dist/clip-wasm-threads.wasm', 'dist/clip-wasm-threads.worker.js']) {
       assert.ok(files.includes(needed), `${needed} in the package`);
     }

@@ -47,6 +47,18 @@ describe('worker-hosted model', () => {
     await assert.rejects(clip.classify(readImage('photo.png'), []), /labels must be a non-empty array/);
     const image = await clip.embedImage({ data: new Uint8Array(16 * 16 * 3).fill(128), width: 16, height: 16 });
     assert.equal(image.length, 16);
+    // A wrong argument is a TypeError on this side too, as with an in-thread model.
+    await assert.rejects(clip.embedText(42), (error) => error instanceof TypeError && /expected a string/.test(error.message));
+  });
+
+  test('ready resolves once loaded, and still after dispose, as an in-thread model does', async () => {
+    const own = await createWorkerClip(modelDir('tiny-hf'), { threads: 1 });
+    await own.ready;
+    await own.dispose();
+    await own.ready;
+    const local = await load(modelDir('tiny-hf'), { threads: 1 });
+    await local.dispose();
+    await local.ready;
   });
 
   test('concurrent calls equal serial results', async () => {
@@ -137,6 +149,7 @@ describe('worker-hosted calls: order, arguments, options', () => {
     await assert.rejects(clip.classify(image, ['cat', 'dog'], { topK: 1 }), /classify: unknown option 'topK' \(the options are templates\)$/);
     await clip.dispose();
     await local.dispose();
-    await assert.rejects(createWorkerClip(modelDir('tiny-hf'), { thread: 1 }), /load: unknown option 'thread'/);
+    // Checked on the calling side: the error names the function called.
+    await assert.rejects(createWorkerClip(modelDir('tiny-hf'), { thread: 1 }), /^TypeError: createWorkerClip: unknown option 'thread'/);
   });
 });
