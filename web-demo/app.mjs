@@ -10,8 +10,16 @@
 // cannot use is ignored, with a note saying so.
 
 import { DEFAULT_MODEL, clearCache, createWorkerClip, weightFileNames } from './js/src/index.mjs';
-import { pixelsOf, setUpImageInputs, setUpSamples } from './image-input.mjs';
-import { ENSEMBLE_TEMPLATES, SINGLE_TEMPLATE, labelEmbeddings, parseLines, parseTemplates, zeroShot } from './zero-shot.mjs';
+import { pixelsOf, setUpImageInputs, setUpSamples, stopCamera } from './image-input.mjs';
+import {
+  ENSEMBLE_TEMPLATES,
+  SINGLE_TEMPLATE,
+  distinctLabels,
+  labelEmbeddings,
+  parseLines,
+  parseTemplates,
+  zeroShot,
+} from './zero-shot.mjs';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -23,7 +31,9 @@ const state = {
   loading: null, // AbortController of the load in progress
   image: null, // {pixels: {data, width, height, channels}, name}
   imageEmbedding: null, // Float32Array of state.image
-  text: new Map(), // JSON([labels, templates]) -> {embeddings: Float32Array[] per label, overlong: labels cut}
+  // JSON([labels, templates]) -> {labels: those CLIP tells apart, embeddings: one per label,
+  // merged: [label, the label it reads as], overlong: labels cut at the context}
+  text: new Map(),
   running: false,
   again: false,
   imageTicket: 0, // the latest image asked for; an older one that decodes later is dropped
@@ -60,6 +70,7 @@ function simdSupported() {
 // ---------- image input ----------
 
 async function useImage(blob, name) {
+  stopCamera(); // any image chosen replaces the live webcam
   showError(null);
   const ticket = ++state.imageTicket;
   const started = performance.now();
@@ -80,7 +91,9 @@ async function useImage(blob, name) {
   preview.src = URL.createObjectURL(blob);
   preview.alt = `Selected image: ${name}`;
   preview.hidden = false;
-  $('dropzone').classList.add('has-image');
+  const zone = $('dropzone');
+  zone.classList.add('has-image');
+  zone.setAttribute('aria-label', `Image: ${name}. Press Enter to choose another file, or drop or paste an image here`);
   state.image = { pixels: decoded.pixels, name };
   state.imageEmbedding = null;
   clearResults();
@@ -95,10 +108,11 @@ function setUpLabels() {
   $('labels').value = DEFAULT_LABELS.join('\n');
   const preset = $('template-preset');
   const templates = $('templates');
+  let custom = null; // the templates last typed, brought back when Custom is chosen again
   const fill = () => {
     if (preset.value === 'single') templates.value = SINGLE_TEMPLATE;
     if (preset.value === 'ensemble') templates.value = ENSEMBLE_TEMPLATES.join('\n');
-    templates.readOnly = preset.value !== 'custom';
+    if (preset.value === 'custom' && custom !== null) templates.value = custom;
     templates.rows = Math.min(7, Math.max(3, templates.value.split('\n').length));
   };
   preset.addEventListener('change', () => {
@@ -106,9 +120,10 @@ function setUpLabels() {
     if (preset.value === 'custom') templates.focus();
     classifySoon();
   });
+  // Editing a preset's templates makes them custom ones.
   templates.addEventListener('input', () => {
     preset.value = 'custom';
-    templates.readOnly = false;
+    custom = templates.value;
   });
   fill();
   for (const field of [$('labels'), templates]) {
@@ -159,6 +174,9 @@ function showResults(ranked) {
     list.append(item);
   });
   $('results-empty').hidden = ranked.length > 0;
+  // Screen readers hear the outcome, not every row of the list.
+  const [best] = ranked;
+  $('results-summary').textContent = best ? `Top label: ${best.label}, ${(100 * best.score).toFixed(1)}%.` : '';
 }
 
 // Scores and timings belong to one model and one image: they go when either is replaced.
@@ -172,23 +190,47 @@ function clearResults() {
   delete document.body.dataset.image;
 }
 
-// Labels whose prompts fill CLIP's whole context: the text tower never sees what is past it.
-async function overlongLabels(clip, labels, prompts) {
-  const context = clip.info.contextLength || 77;
-  const tokens = await clip.tokenize(prompts);
-  const perLabel = prompts.length / labels.length;
-  return labels.filter((label, l) => tokens.slice(l * perLabel, (l + 1) * perLabel).some((ids) => ids.length >= context));
+const quote = (label) => `"${label.length > 40 ? `${label.slice(0, 40)}…` : label}"`;
+const listed = (labels) => `${labels.slice(0, 3).join(', ')}${labels.length > 3 ? ` and ${labels.length - 3} more` : ''}`;
+
+// Labels CLIP reads as another one (case, spacing, Unicode forms), scored once under the first;
+// and labels whose prompts fill its whole context (the text tower never sees what is past it).
+// No text: nothing to say.
+function showLabelsWarning(text, context) {
+  const notes = [];
+  if (text?.merged.length) {
+    const pairs = text.merged.map(([label, kept]) => `${quote(label)} as ${quote(kept)}`);
+    notes.push(`CLIP reads ${listed(pairs)}: each is scored once, under the first.`);
+  }
+  if (text?.overlong.length) {
+    notes.push(
+      `Prompts of ${listed(text.overlong.map(quote))} reach CLIP's ${context}-token limit: ` +
+        'words past it are ignored, so labels that differ only there score the same.',
+    );
+  }
+  const note = $('labels-warning');
+  note.textContent = notes.join(' ');
+  note.hidden = notes.length === 0;
 }
 
-function showLabelsWarning(overlong, context) {
-  const note = $('labels-warning');
-  note.hidden = overlong.length === 0;
-  if (note.hidden) return;
-  const quoted = overlong.slice(0, 3).map((label) => `"${label.length > 40 ? `${label.slice(0, 40)}…` : label}"`);
-  const more = overlong.length > 3 ? ` and ${overlong.length - 3} more` : '';
-  note.textContent =
-    `Prompts of ${quoted.join(', ')}${more} reach CLIP's ${context}-token limit: ` +
-    'words past it are ignored, so labels that differ only there score the same.';
+// The text side of a label set: each label's prompts, tokenized to find the labels CLIP cannot
+// tell apart and those cut at its context, then embedded once per distinct label.
+async function embedLabels(clip, labels, templates) {
+  const context = clip.info.contextLength || 77;
+  // A function replacement: a label is inserted as it is, '$&' or '$$' included.
+  const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', () => label)));
+  const tokens = await clip.tokenize(prompts);
+  const { kept, merged } = distinctLabels(labels, tokens, templates.length);
+  const keptPrompts = kept.flatMap((l) => prompts.slice(l * templates.length, (l + 1) * templates.length));
+  const embeddings = labelEmbeddings(await clip.embedText(keptPrompts), kept.length, templates.length);
+  const promptTokens = (l) => tokens.slice(l * templates.length, (l + 1) * templates.length);
+  return {
+    labels: kept.map((l) => labels[l]),
+    embeddings,
+    merged,
+    overlong: kept.filter((l) => promptTokens(l).some((ids) => ids.length >= context)).map((l) => labels[l]),
+    prompts: keptPrompts.length,
+  };
 }
 
 let classifyTimer = null;
@@ -221,11 +263,8 @@ async function classify() {
     let text = state.text.get(key);
     if (!text) {
       const t0 = performance.now();
-      // A function replacement: a label is inserted as it is, '$&' or '$$' included.
-      const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', () => label)));
-      text = { embeddings: labelEmbeddings(await clip.embedText(prompts), labels.length, templates.length) };
+      text = await embedLabels(clip, labels, templates);
       textMs = performance.now() - t0;
-      text.overlong = await overlongLabels(clip, labels, prompts);
       if (state.clip === clip) {
         if (state.text.size >= TEXT_CACHE_SIZE) state.text.delete(state.text.keys().next().value);
         state.text.set(key, text);
@@ -242,16 +281,20 @@ async function classify() {
     }
     if (!current()) return; // the finally block runs the newer request
 
-    showResults(zeroShot(embedding, text.embeddings, labels, clip.info.logitScale));
-    showLabelsWarning(text.overlong, clip.info.contextLength || 77);
-    const prompts = labels.length * templates.length;
+    showResults(zeroShot(embedding, text.embeddings, text.labels, clip.info.logitScale));
+    showLabelsWarning(text, clip.info.contextLength || 77);
+    const { prompts } = text;
     setTiming('text', textMs, textMs === null ? 'cached' : `(${prompts} prompt${prompts === 1 ? '' : 's'})`);
     setTiming('image', imageMs, imageMs === null ? 'cached' : '');
     setTiming('total', performance.now() - started);
     document.body.dataset.image = image.name;
     setState('done');
   } catch (error) {
-    if (state.clip === clip) showError(error); // else: the model was replaced mid-call
+    if (state.clip !== clip) return; // the model was replaced mid-call
+    // Scores of the labels before the ones refused would pass for theirs.
+    clearResults();
+    showLabelsWarning(null);
+    showError(error);
   } finally {
     state.running = false;
     if (state.again || (state.clip && state.clip !== clip) || state.image !== image) classifySoon(0);
@@ -289,11 +332,29 @@ async function showCacheStatus(base, { afterLoad = false } = {}) {
   return hit;
 }
 
+// The base URL in the model field; throws, naming what was typed, when it is not one.
 function modelBase() {
   const value = $('model-url').value.trim() || DEFAULT_MODEL;
-  const url = new URL(value, location.href);
+  let url;
+  try {
+    url = new URL(value, location.href);
+  } catch {
+    throw new Error(`The model URL "${value}" is not a valid URL.`);
+  }
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url.href;
+}
+
+// The cache line for the model field, or the field's problem shown as the model's.
+function refreshCacheStatus() {
+  let base;
+  try {
+    base = modelBase();
+  } catch (error) {
+    showError(error, { model: true });
+    return;
+  }
+  showCacheStatus(base);
 }
 
 // The facts of the loaded model, or none (dashes) while none is loaded.
@@ -331,6 +392,14 @@ async function textProblem(clip) {
 }
 
 async function loadModel() {
+  // A URL that cannot be loaded is refused before the model in use is let go.
+  let base;
+  try {
+    base = modelBase();
+  } catch (error) {
+    showError(error, { model: true });
+    return;
+  }
   state.loading?.abort();
   const controller = new AbortController();
   state.loading = controller;
@@ -347,7 +416,6 @@ async function loadModel() {
   setState('loading');
   document.body.dataset.model = 'loading';
 
-  const base = modelBase();
   const threadsValue = $('threads').value;
   const options = {
     dtype: $('dtype').value,
@@ -361,7 +429,7 @@ async function loadModel() {
   const files = new Map(); // file -> {loaded, total}
   const cached = await showCacheStatus(base);
   status.textContent = cached ? 'Loading from the browser cache…' : 'Downloading…';
-  bar.value = 0;
+  bar.removeAttribute('value'); // indeterminate until the weights' size is known
   bytes.textContent = '';
   const started = performance.now();
   options.onProgress = (event) => {
@@ -375,7 +443,10 @@ async function loadModel() {
       loaded += file.loaded;
       total += file.total;
     }
-    if (total > 0) {
+    // The small config and tokenizer files come first: a fraction of them alone would fill the
+    // bar, then drop back once the weights start.
+    const weightsSeen = [...files.keys()].some((file) => file.endsWith('.safetensors'));
+    if (total > 0 && weightsSeen) {
       bar.value = loaded / total;
       bytes.textContent = `${mb(loaded)} / ${mb(total)} MB`;
     }
@@ -475,21 +546,28 @@ async function setUpModel() {
     event.preventDefault();
     loadModel();
   });
-  // Another dtype or thread count takes a new load; do it at once when a model is in use.
+  // Another dtype or thread count takes a new load; do it at once once a model was asked for
+  // (loaded, loading, or failed: the other choice may be the one that works).
   for (const select of [$('dtype'), $('threads')]) {
     select.addEventListener('change', () => {
-      if (state.clip || state.loading) loadModel();
-      else if (select.id === 'dtype') showCacheStatus(modelBase()); // another weights file
+      if (document.body.dataset.model) loadModel();
+      else if (select.id === 'dtype') refreshCacheStatus(); // another weights file
     });
   }
   $('clear-cache').addEventListener('click', async () => {
     await clearCache();
-    await showCacheStatus(modelBase());
+    refreshCacheStatus();
   });
 
   // Load at once when the files are near (same origin) or already cached; a first download
   // from the hub (about 600 MB in f32) waits for the button.
-  const base = modelBase();
+  let base;
+  try {
+    base = modelBase();
+  } catch (error) {
+    showError(error, { model: true });
+    return;
+  }
   if (new URL(base).origin === location.origin || (await cachedWeights(base))) {
     loadModel();
   } else {

@@ -37,9 +37,15 @@ export async function pixelsOf(blob) {
 // Wires the file picker, the drop zone, paste and the webcam. `use(blob, name)` takes each image;
 // `fail(error)` shows a problem; `hasImage()` says whether an image is already shown.
 export function setUpImageInputs({ use, fail, hasImage }) {
+  // A file's type comes from its name: one without a known extension has none (or the generic
+  // application/octet-stream) and may still be an image, which decoding tells. Vector images
+  // have no pixels to take.
+  const untyped = (type) => type === '' || type === 'application/octet-stream';
   const imageFromFiles = (files) => {
-    const file = [...(files ?? [])].find((f) => f.type.startsWith('image/'));
-    if (file) use(file, file.name || 'pasted image');
+    const file = [...(files ?? [])].find((f) => f.type.startsWith('image/') || untyped(f.type));
+    const name = file?.name || 'pasted image';
+    if (file?.type === 'image/svg+xml') fail(new Error(`${name}: SVG images are not supported; use PNG, JPEG, GIF, BMP or WebP.`));
+    else if (file) use(file, name);
     else if (files?.length) fail(new Error('That is not an image file (PNG, JPEG, GIF, BMP or WebP).'));
   };
   const zone = $('dropzone');
@@ -82,6 +88,12 @@ export function setUpImageInputs({ use, fail, hasImage }) {
   setUpCamera({ use, fail, hasImage });
 }
 
+// Stops the webcam, if it is on (set by setUpCamera).
+let endCamera = () => {};
+export function stopCamera() {
+  endCamera();
+}
+
 function setUpCamera({ use, fail, hasImage }) {
   if (!navigator.mediaDevices?.getUserMedia) return; // e.g. not a secure context
   const video = $('camera');
@@ -97,11 +109,15 @@ function setUpCamera({ use, fail, hasImage }) {
     $('dropzone').classList.toggle('has-image', on || hasImage());
   };
   const end = () => {
-    stream?.getTracks().forEach((track) => track.stop());
+    if (!stream) return;
+    const focused = document.activeElement === snap || document.activeElement === stop;
+    stream.getTracks().forEach((track) => track.stop());
     stream = null;
     video.srcObject = null;
     showCamera(false);
+    if (focused) start.focus(); // the focused button is hidden now
   };
+  endCamera = end;
   start.addEventListener('click', async () => {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });

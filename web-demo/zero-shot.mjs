@@ -36,6 +36,29 @@ export function parseTemplates(text) {
   return templates;
 }
 
+// Labels CLIP can tell apart: `tokens` holds each label's prompts' token ids (labels x
+// templates, label-major, as tokenize() gives them). Labels whose prompts all tokenize the same
+// (case, spacing and Unicode forms the tokenizer folds) would get one embedding and split its
+// score: the first is kept. Returns {kept: label indices, merged: [label, the label kept for it]}.
+export function distinctLabels(labels, tokens, templateCount) {
+  const first = new Map(); // the prompts' token ids -> index of the first label with them
+  const kept = [];
+  const merged = [];
+  labels.forEach((label, l) => {
+    const key = tokens
+      .slice(l * templateCount, (l + 1) * templateCount)
+      .map((ids) => ids.join(','))
+      .join('|');
+    if (first.has(key)) {
+      merged.push([label, labels[first.get(key)]]);
+    } else {
+      first.set(key, l);
+      kept.push(l);
+    }
+  });
+  return { kept, merged };
+}
+
 function normalize(vector) {
   let sum = 0;
   for (const v of vector) sum += v * v;

@@ -328,7 +328,9 @@ describe('web demo page (headless Chromium, tiny test model)', () => {
     }
     isolated = await startDemoServer({ port: 0, models, quiet: true });
     plain = await startDemoServer({ port: 0, models, isolated: false, quiet: true });
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    // A fake camera that needs no permission prompt, for the webcam test.
+    const camera = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...camera] });
     context = await browser.newContext();
     // Records the prompts the page sends to its model's Worker.
     await context.addInitScript(() => {
@@ -469,18 +471,160 @@ describe('web demo page (headless Chromium, tiny test model)', () => {
 
   test('demo: prompts past the 77-token context bring a warning under the labels', { timeout: STEP_MS }, async () => {
     const long = Array.from({ length: 80 }, (_, i) => `word${i % 10}`).join(' ');
-    await page.fill('#labels', ['cat', `${long} cat`, `${long} dog`].join('\n'));
+    await page.fill('#labels', ['cat', `${long} cat`, `${long} dog`, `${long.slice(0, 200)}`].join('\n'));
     const shown = await scored('photo.jpg', () => chooseFile(imagePath('photo.jpg')));
-    assert.equal(shown.results.length, 3);
-    assert.ok(shown.results.some((r) => r.title === `${long} dog`), 'the full label in the row title');
+    // The two labels that differ only past the context read the same: scored once.
+    assert.deepEqual(shown.results.map((r) => r.title).sort(), ['cat', `${long} cat`, long.slice(0, 200)].sort());
     assert.equal(await page.isVisible('#labels-warning'), true);
     const warning = await page.textContent('#labels-warning');
     assert.match(warning, /77-token/);
     assert.match(warning, /"word0 word1/);
+    assert.match(warning, /CLIP reads "word0 .*…" as "word0 .*…": each is scored once/);
 
     await page.fill('#labels', 'cat\ndog');
     await scored('photo.jpg', () => page.click('#classify'));
     assert.equal(await page.isVisible('#labels-warning'), false);
+  });
+
+  test('demo: labels CLIP reads the same (case, spacing, Unicode form) are scored once, with a note', { timeout: STEP_MS }, async () => {
+    const nfc = 'caf\u00e9';
+    const nfd = 'cafe\u0301';
+    await page.fill('#labels', ['cat', 'Cat', 'CAT', 'cup of coffee', 'cup   of coffee', nfc, nfd].join('\n'));
+    const shown = await scored('photo.jpg', () => chooseFile(imagePath('photo.jpg')));
+    assert.deepEqual(shown.results.map((r) => r.label).sort(), ['cat', 'cup of coffee', nfc].sort());
+    assert.ok(Math.abs(shown.results.reduce((sum, r) => sum + r.score, 0) - 1) < 1e-6);
+    const warning = await page.textContent('#labels-warning');
+    assert.match(warning, /CLIP reads "Cat" as "cat", "CAT" as "cat", "cup {3}of coffee" as "cup of coffee" and 1 more: each is scored once/);
+    await page.fill('#labels', 'cat\ndog');
+    await scored('photo.jpg', () => page.click('#classify'));
+    assert.equal(await page.isVisible('#labels-warning'), false);
+  });
+
+  test('demo: labels or templates refused clear the scores and notes of the ones before', { timeout: STEP_MS }, async () => {
+    const long = Array.from({ length: 80 }, (_, i) => `word${i % 10}`).join(' ');
+    await page.fill('#labels', `cat\n${long}`);
+    await scored('photo.png', () => chooseFile(imagePath('photo.png')));
+    assert.equal(await page.isVisible('#labels-warning'), true);
+    for (const [field, value, message] of [['#labels', '  \n ', /at least one label/], ['#templates', 'no label here', /has no \{\}/]]) {
+      await page.evaluate(() => {
+        document.body.dataset.state = 'test-waiting';
+      });
+      const previous = await page.inputValue(field);
+      await page.fill(field, value);
+      await page.click('#classify');
+      await waitForState('error');
+      const shown = await shownOn(page);
+      assert.match(shown.error, message);
+      assert.deepEqual(shown.results, [], `no scores left beside the ${field} refused`);
+      assert.equal(await page.isVisible('#labels-warning'), false);
+      assert.equal(await page.textContent('#results-summary'), '');
+      await page.fill(field, previous);
+    }
+    await page.selectOption('#template-preset', 'single');
+    await page.fill('#labels', 'cat\ndog');
+    const shown = await scored('photo.png', () => page.click('#classify'));
+    assert.equal(await page.textContent('#results-summary'), `Top label: ${shown.results[0].label}, ${(100 * shown.results[0].score).toFixed(1)}%.`);
+    assert.match(await page.getAttribute('#dropzone', 'aria-label'), /^Image: photo\.png\./);
+    problems.length = 0; // refused input is logged to the console on purpose
+  });
+
+  test('demo: typing in the templates of a preset makes them custom; Custom brings them back', { timeout: STEP_MS }, async () => {
+    await page.selectOption('#template-preset', 'single');
+    await page.focus('#templates');
+    await page.keyboard.press('End');
+    await page.keyboard.type(' Seen here.');
+    assert.equal(await page.inputValue('#template-preset'), 'custom');
+    assert.equal(await page.inputValue('#templates'), 'a photo of a {}. Seen here.');
+    await page.selectOption('#template-preset', 'ensemble');
+    await page.selectOption('#template-preset', 'custom');
+    assert.equal(await page.inputValue('#templates'), 'a photo of a {}. Seen here.');
+    await page.selectOption('#template-preset', 'single');
+  });
+
+  test('demo: a model URL that is not one is refused, and the model in use stays', { timeout: STEP_MS }, async () => {
+    const before = await scored('photo.jpg', () => chooseFile(imagePath('photo.jpg')));
+    try {
+      await page.fill('#model-url', 'http://[bad');
+      await page.click('#load');
+      await waitForState('error');
+      const shown = await shownOn(page);
+      assert.equal(shown.error, 'The model URL "http://[bad" is not a valid URL.');
+      assert.equal(shown.model, 'ready');
+      assert.deepEqual(shown.results, before.results, 'the loaded model and its scores stay');
+      assert.equal(await page.isDisabled('#classify'), false);
+      await page.selectOption('#dtype', 'q8'); // a reload, refused the same way
+      assert.equal((await shownOn(page)).model, 'ready');
+    } finally {
+      problems.length = 0;
+      await page.selectOption('#dtype', 'f32');
+      await restoreModel();
+    }
+  });
+
+  test('demo: after a weights choice that fails, choosing another loads again', { timeout: STEP_MS * 2 }, async () => {
+    try {
+      await page.selectOption('#dtype', 'f16'); // tiny-hf has no model.fp16.safetensors
+      await waitForState('error');
+      assert.equal((await shownOn(page)).model, 'failed');
+      await page.selectOption('#dtype', 'f32');
+      assert.equal((await modelReady()).facts.dtype, 'f32');
+    } finally {
+      problems.length = 0;
+      await restoreModel();
+    }
+  });
+
+  test('demo: the load progress bar only moves forward', { timeout: STEP_MS }, async () => {
+    await page.evaluate(() => {
+      const { set } = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+      self.progressValues = [];
+      Object.defineProperty(document.getElementById('load-progress'), 'value', {
+        set(value) {
+          self.progressValues.push(value);
+          set.call(this, value);
+        },
+        get() {
+          return Number(this.getAttribute('value') ?? 0);
+        },
+        configurable: true,
+      });
+    });
+    await page.click('#load');
+    await modelReady();
+    const values = await page.evaluate(() => self.progressValues);
+    assert.ok(values.length >= 2 && values.at(-1) === 1, `${values}`);
+    values.forEach((v, i) => assert.ok(i === 0 || v >= values[i - 1], `went back: ${values}`));
+  });
+
+  test('demo: an image file without a type is decoded; an SVG is refused by name', { timeout: STEP_MS }, async () => {
+    await scored('untyped', () => chooseFile({ name: 'untyped', mimeType: '', buffer: readFileSync(imagePath('photo.png')) }));
+    await page.evaluate(() => {
+      document.body.dataset.state = 'test-waiting';
+    });
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>';
+    await chooseFile({ name: 'drawing.svg', mimeType: 'image/svg+xml', buffer: Buffer.from(svg) });
+    await waitForState('error');
+    assert.equal((await shownOn(page)).error, 'drawing.svg: SVG images are not supported; use PNG, JPEG, GIF, BMP or WebP.');
+    problems.length = 0;
+  });
+
+  test('demo: any image chosen ends the webcam; after a snapshot the focus goes back to "Use webcam"', { timeout: STEP_MS }, async () => {
+    const cameraOn = () => page.evaluate(() => Boolean(document.getElementById('camera').srcObject));
+    await page.click('#camera-start');
+    await page.waitForSelector('#camera-snap', { state: 'visible' });
+    assert.equal(await cameraOn(), true);
+    await scored('photo.png', () => chooseFile(imagePath('photo.png')));
+    assert.equal(await cameraOn(), false, 'the stream is stopped');
+    assert.equal(await page.isVisible('#camera'), false);
+    assert.equal(await page.isVisible('#preview'), true);
+    assert.equal(await page.isVisible('#camera-start'), true);
+
+    await page.click('#camera-start');
+    await page.waitForSelector('#camera-snap', { state: 'visible' });
+    await page.waitForFunction(() => document.getElementById('camera').videoWidth > 0);
+    await scored('webcam snapshot', () => page.keyboard.press('Enter')); // the snapshot button has the focus
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'camera-start');
+    assert.equal(await cameraOn(), false);
   });
 
   test('demo: the Cache Storage status looks for the weights file of the dtype in use', { timeout: STEP_MS * 2 }, async () => {
