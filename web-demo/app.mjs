@@ -345,16 +345,20 @@ function modelBase() {
   return url.href;
 }
 
-// The cache line for the model field, or the field's problem shown as the model's.
-function refreshCacheStatus() {
-  let base;
+// modelBase(), or null with the field's problem shown as the model's.
+function checkedModelBase() {
   try {
-    base = modelBase();
+    return modelBase();
   } catch (error) {
     showError(error, { model: true });
-    return;
+    return null;
   }
-  showCacheStatus(base);
+}
+
+// The cache line for the model field.
+function refreshCacheStatus() {
+  const base = checkedModelBase();
+  if (base) showCacheStatus(base);
 }
 
 // The facts of the loaded model, or none (dashes) while none is loaded.
@@ -393,13 +397,8 @@ async function textProblem(clip) {
 
 async function loadModel() {
   // A URL that cannot be loaded is refused before the model in use is let go.
-  let base;
-  try {
-    base = modelBase();
-  } catch (error) {
-    showError(error, { model: true });
-    return;
-  }
+  const base = checkedModelBase();
+  if (!base) return;
   state.loading?.abort();
   const controller = new AbortController();
   state.loading = controller;
@@ -561,13 +560,8 @@ async function setUpModel() {
 
   // Load at once when the files are near (same origin) or already cached; a first download
   // from the hub (about 600 MB in f32) waits for the button.
-  let base;
-  try {
-    base = modelBase();
-  } catch (error) {
-    showError(error, { model: true });
-    return;
-  }
+  const base = checkedModelBase();
+  if (!base) return;
   if (new URL(base).origin === location.origin || (await cachedWeights(base))) {
     loadModel();
   } else {
