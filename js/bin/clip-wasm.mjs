@@ -35,8 +35,9 @@ options:
   --quiet               no progress bar
   -h, --help            this text
 
-Text output names each input on one line, its tabs, newlines and backslashes written as
-\\t, \\n and \\\\; embed-image, embed-text and tokenize follow it with a tab and the values.
+Text output names each input on one line, its tabs, newlines, carriage returns and
+backslashes written as \\t, \\n, \\r and \\\\; embed-image, embed-text and tokenize follow it
+with a tab and the values.
 `;
 
 class UsageError extends Error {}

@@ -64,7 +64,7 @@ function distUrl(file) {
 
 async function compile(build, relaxedSimd) {
   if (!WebAssembly.validate(SIMD_PROBE)) {
-    throw new Error('clip-wasm needs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 16.4+)');
+    throw new Error('clip-wasm needs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 20.16+)');
   }
   const url = distUrl(`${build}.wasm`);
   let bytes;
