@@ -28,7 +28,9 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
-  // A tower is ready once all its weights are in; the image tower can answer while text streams.
+  // A tower is ready once all its weights are in; the image tower can answer while text streams
+  // (from the thread that feeds the loader: model-loader.h). embed_images and embed_text may be
+  // called from several threads: the calls run one at a time.
   bool vision_ready() const { return vision_ready_; }
   bool text_ready() const { return text_ready_; }
   float logit_scale() const { return logit_scale_; }  // already exp()'d: CLIP's temperature

@@ -1,6 +1,7 @@
 #include "model-loader.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -158,11 +159,17 @@ UninitializedVector<float> apply_transform(const UninitializedVector<float>& dat
                                     data.begin() + (index + 1) * piece);
 }
 
-std::string read_text_file(const std::string& path) {
+// The text of an optional file: empty when there is none. One that is there but cannot be read
+// is an error: falling back to defaults would give other embeddings without a word.
+std::string read_optional_text_file(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) return {};
+  if (std::filesystem::is_directory(status)) fail("'", path, "' is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
   std::ostringstream out;
-  out << in.rdbuf();
+  if (in) out << in.rdbuf();
+  if (!in || in.bad()) fail("'", path, "' cannot be read");
   return out.str();
 }
 
@@ -568,13 +575,13 @@ std::shared_ptr<Model> load_model_dir(const std::string& dir, ModelOptions optio
   std::string weights = dir + "/" + (weights_file.empty() ? "model.safetensors" : weights_file);
   if (weights_file.empty() && !file_exists(weights)) weights = dir + "/open_clip_model.safetensors";
   if (!file_exists(weights)) {
-    fail(
-        weights_file.empty() ? "no model.safetensors or open_clip_model.safetensors" : weights_file,
-        " in ", dir);
+    fail("no ",
+         weights_file.empty() ? "model.safetensors or open_clip_model.safetensors" : weights_file,
+         " in ", dir);
   }
-  std::string config = read_text_file(dir + "/config.json");
-  if (config.empty()) config = read_text_file(dir + "/open_clip_config.json");
-  const std::string preprocessor = read_text_file(dir + "/preprocessor_config.json");
+  std::string config = read_optional_text_file(dir + "/config.json");
+  if (config.empty()) config = read_optional_text_file(dir + "/open_clip_config.json");
+  const std::string preprocessor = read_optional_text_file(dir + "/preprocessor_config.json");
   std::ifstream in(weights, std::ios::binary | std::ios::ate);
   if (!in) fail("cannot open ", weights);
   const std::streamoff size = in.tellg();

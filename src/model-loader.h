@@ -1,6 +1,8 @@
 // Builds a Model from a streamed safetensors file (Hugging Face or OpenAI / open_clip names) and
 // an optional config file. Each tensor is converted and packed as soon as its bytes arrive; a
-// tower becomes usable the moment its last tensor is in.
+// tower becomes usable the moment its last tensor is in. While it streams, the loader and the
+// model it fills are not synchronized: feed them and use the model from one thread (the package
+// does), or guard both with one lock. Once finish() returned, the model may be used anywhere.
 #pragma once
 
 #include <map>

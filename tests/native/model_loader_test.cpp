@@ -229,6 +229,27 @@ TEST(ModelLoader, FolderErrorsNameTheWeightsFile) {
       .write(reinterpret_cast<const char*>(file.data()),
              static_cast<std::streamsize>(file.size() / 2));
   test::expect_error([&] { load_model_dir(dir + "/cut"); }, "cut/model.safetensors': ");
+  test::expect_error([&] { load_model_dir(dir + "/cut", {}, "model.q8.safetensors"); },
+                     "no model.q8.safetensors in ");
+  std::filesystem::remove_all(dir);
+}
+
+// A config file that is there but cannot be read must not be taken for an absent one: the
+// defaults in its place would give other embeddings without a word.
+TEST(ModelLoader, ConfigFilesThatCannotBeReadAreErrors) {
+  const std::string dir = testing::TempDir() + "clip-unreadable-config";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto file = test::write_safetensors(tiny_tensors());
+  std::ofstream(dir + "/model.safetensors", std::ios::binary)
+      .write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  EXPECT_TRUE(load_model_dir(dir)->vision_ready());  // no config files at all: inferred
+  for (const char* name : {"config.json", "preprocessor_config.json"}) {
+    std::filesystem::create_directories(dir + "/" + name);
+    test::expect_error([&] { load_model_dir(dir); },
+                       std::string(name) + "' is a folder, not a file");
+    std::filesystem::remove(dir + "/" + name);
+  }
   std::filesystem::remove_all(dir);
 }
 
