@@ -162,7 +162,8 @@ export async function ortStartup(runtime, threads, onnxDir) {
 
 // Our start-up: compile + instantiate the module and start its worker threads.
 export async function oursStartup(runtime, threads, packageDir) {
-  const { chooseBuild, createInstance } = await ourRuntime(packageDir);
+  const { chooseBuild, createInstance, nodeModules } = await ourRuntime(packageDir);
+  await nodeModules();
   const start = performance.now();
   const { build, threads: count, relaxedSimd } = chooseBuild(threads, runtime === 'ours');
   const instance = await createInstance(build, count, relaxedSimd);

@@ -7,10 +7,10 @@
 // offline, the recorded 404 stands in for the server's. Such a record is asked again whenever the
 // server can be reached. A download that fails or is cut short never becomes an entry.
 
+import { isNode } from './node.mjs';
+
 export const CACHE_NAME = 'clip-wasm';
 
-export const isNode =
-  typeof process === 'object' && process.versions != null && process.versions.node != null;
 
 const cacheAvailable = () => typeof caches === 'object' && caches !== null;
 

@@ -1,7 +1,7 @@
 // load() and the Clip object it resolves to.
 
 import { normalizeImage } from './images.mjs';
-import { chooseBuild, createInstance } from './runtime.mjs';
+import { chooseBuild, createInstance, nodeModules } from './runtime.mjs';
 import { gunzipLines, resolveSource } from './sources.mjs';
 
 // OpenAI's CLIP ViT-B/32 on the Hugging Face hub. The repository's main branch has no
@@ -610,6 +610,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
     throw new TypeError('load: the model source is an empty string; pass a URL, a directory path (Node) or an object of files');
   }
   signal?.throwIfAborted();
+  await nodeModules();
   const { build, threads: threadCount, relaxedSimd: relaxed } = chooseBuild(threads, relaxedSimd);
   const files = resolveSource(source, { cache, signal });
   const name = typeof source === 'string' || source instanceof URL ? String(source) : 'memory';
@@ -620,6 +621,7 @@ export async function load(source = DEFAULT_MODEL, options = {}) {
   const streamSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
 
   const modulePromise = createInstance(build, threadCount, relaxed);
+  modulePromise.catch(() => {}); // awaited below, once the files are open; or never if they fail first
   let module = null;
   let loader = null;
   let tokenizer = null;

@@ -6,11 +6,10 @@
 // every instance; each loaded model gets its own instance (its own memory and worker threads),
 // so dispose() returns all of it.
 
+import { isNode, node, nodeModules } from './node.mjs';
 import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
 
-const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
-
-const os = isNode ? await import('node:os') : null;
+export { nodeModules }; // awaited before chooseBuild()
 
 const compiled = new Map(); // build name (+relaxed) -> Promise<WebAssembly.Module>
 
@@ -20,7 +19,8 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 export function hardwareThreads() {
-  if (os) return os.availableParallelism?.() ?? os.cpus().length;
+  if (isNode && !node.os) throw new Error('clip-wasm: nodeModules() must be awaited first');
+  if (node.os) return node.os.availableParallelism?.() ?? node.os.cpus().length;
   return globalThis.navigator?.hardwareConcurrency ?? 1;
 }
 
@@ -58,15 +58,41 @@ function chooseThreads(threads) {
   return { build: 'clip-wasm-threads', threads: wanted };
 }
 
-function distUrl(file) {
-  return new URL(`../dist/${file}`, import.meta.url);
+// The files of each build, each as a literal `new URL('...', import.meta.url)`: the form bundlers
+// (Vite, webpack, Parcel) recognize, emit as an asset and rewrite to where it ends up.
+const FILES = {
+  'clip-wasm-threads': () => ({
+    wasm: new URL('../dist/clip-wasm-threads.wasm', import.meta.url),
+    glue: new URL('../dist/clip-wasm-threads.mjs', import.meta.url),
+    worker: new URL('../dist/clip-wasm-threads.worker.js', import.meta.url),
+  }),
+  'clip-wasm-simd': () => ({
+    wasm: new URL('../dist/clip-wasm-simd.wasm', import.meta.url),
+    glue: new URL('../dist/clip-wasm-simd.mjs', import.meta.url),
+  }),
+};
+
+// The URL a page starts the pthread workers from, where the glue would not find the script
+// itself: its own lookup (the script beside the glue, under its build name) holds where the files
+// are served as built, and dev servers rewrite it; a bundler that renamed or inlined them (Vite
+// does both) leaves it pointing nowhere. A worker started from a data: URL, as an inlined script
+// is, has an opaque origin that cannot import the glue: it starts from a blob: URL instead.
+let pthreadBlobUrl = null; // made once, for every instance
+async function pthreadScriptUrl({ glue, worker }) {
+  if (!worker || isNode) return null;
+  if (new URL('clip-wasm-threads.worker.js', glue).href === worker.href) return null;
+  if (worker.protocol !== 'data:') return worker.href;
+  pthreadBlobUrl ??= fetch(worker)
+    .then((response) => response.blob())
+    .then((blob) => URL.createObjectURL(blob));
+  return pthreadBlobUrl;
 }
 
 async function compile(build, relaxedSimd) {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw new Error('clip-wasm needs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 20.16+)');
   }
-  const url = distUrl(`${build}.wasm`);
+  const url = FILES[build]().wasm;
   let bytes;
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
@@ -97,13 +123,17 @@ function compiledModule(build, relaxedSimd) {
 // Returns a ready module instance of `build` whose pool holds threads - 1 workers (the calling
 // thread is the last one), with relaxed-SIMD kernels if asked.
 export async function createInstance(build, threads, relaxedSimd = false) {
-  const [wasmModule, glue] = await Promise.all([
+  await nodeModules();
+  const files = FILES[build]();
+  const [wasmModule, glue, worker] = await Promise.all([
     compiledModule(build, relaxedSimd),
-    import(distUrl(`${build}.mjs`).href),
+    import(/* @vite-ignore */ /* webpackIgnore: true */ files.glue.href),
+    pthreadScriptUrl(files),
   ]);
   const instance = await glue.default({
     clipPoolSize: threads - 1,
-    mainScriptUrlOrBlob: distUrl(`${build}.mjs`).href,
+    mainScriptUrlOrBlob: files.glue.href,
+    ...(worker && { locateFile: (path, prefix) => (path.endsWith('.worker.js') ? worker : prefix + path) }),
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(wasmModule, imports).then((wasm) => receive(wasm, wasmModule));
       return {};

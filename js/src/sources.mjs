@@ -4,9 +4,8 @@
 // an iterable of Uint8Array pieces) or readAt(view, position) and readAtSync (a local file, read
 // into the memory given).
 
-import { cachedFetch, isNode } from './cache.mjs';
-
-const nodeUrl = isNode ? await import('node:url') : null;
+import { cachedFetch } from './cache.mjs';
+import { isNode, node } from './node.mjs';
 
 const CHUNK_BYTES = 4 << 20; // file reads and in-memory pieces fed to the loader
 
@@ -236,7 +235,7 @@ function looksLikeUrl(text) {
 // source: a URL or URL string, a directory path (Node), or {fileName: contents}.
 export function resolveSource(source, options) {
   if (source instanceof URL) {
-    if (source.protocol === 'file:' && isNode) return new DirectorySource(nodeUrl.fileURLToPath(source));
+    if (source.protocol === 'file:' && isNode) return new DirectorySource(node.url.fileURLToPath(source));
     return new UrlSource(source.href, options);
   }
   if (typeof source === 'string') {

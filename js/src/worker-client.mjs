@@ -2,8 +2,8 @@
 // main thread) never blocks on inference. Every method returns a promise, as Clip's do.
 
 import { LOAD_OPTIONS, checkOptions } from './clip.mjs';
+import { isNode } from './node.mjs';
 
-const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
 const has = (name) => typeof globalThis[name] === 'function';
 
 // Inputs that cannot cross to a worker as they are become ImageBitmaps (which can).
@@ -39,11 +39,20 @@ function unsendable(method, args, error) {
   return new TypeError(`${method}: ${which} cannot be sent to the worker: ${error?.message ?? error}`, { cause: error });
 }
 
+// `new Worker(new URL('./worker.mjs', import.meta.url), {type: 'module'})` in one expression: the
+// form bundlers recognize, build as a worker of its own and rewrite.
+// A URL as the caller means it: a relative one against the page, not against the worker's own
+// script (which a bundler may have put elsewhere). Node's paths are the same in its workers.
+function resolvedHere(source) {
+  if (source instanceof URL) return source.href;
+  if (typeof source === 'string' && !isNode && globalThis.location) return new URL(source, globalThis.location.href).href;
+  return source;
+}
+
 async function spawn() {
-  const url = new URL('./worker.mjs', import.meta.url);
-  if (!isNode) return new Worker(url, { type: 'module' });
+  if (!isNode) return new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
   const { Worker: NodeWorker } = await import('node:worker_threads');
-  return new NodeWorker(url);
+  return new NodeWorker(new URL('./worker.mjs', import.meta.url));
 }
 
 export class WorkerClip {
@@ -146,7 +155,7 @@ export class WorkerClip {
     signal?.throwIfAborted();
     signal?.addEventListener('abort', abort, { once: true });
     try {
-      this.#info = await this.#call('load', [source instanceof URL ? source.href : source, rest]);
+      this.#info = await this.#call('load', [resolvedHere(source), rest]);
     } finally {
       signal?.removeEventListener('abort', abort);
       this.#onProgress = null;

@@ -3,9 +3,9 @@
 // Worker in browsers and as a worker_threads Worker in Node.
 
 import { load } from './clip.mjs';
+import { isNode } from './node.mjs';
 
-const isNode = typeof process === 'object' && process.versions != null && process.versions.node != null;
-const port = isNode ? (await import('node:worker_threads')).parentPort : null;
+let port = null; // Node: worker_threads' parentPort (messages wait in it until it is listened to)
 
 const post = (message, transfer = []) => (port ? port.postMessage(message, transfer) : self.postMessage(message, transfer));
 
@@ -61,5 +61,11 @@ function receive(message) {
   answered.then(() => answering.delete(answered));
 }
 
-if (port) port.on('message', receive);
-else self.onmessage = (event) => receive(event.data);
+if (isNode) {
+  import('node:worker_threads').then((threads) => {
+    port = threads.parentPort;
+    port.on('message', receive);
+  });
+} else {
+  self.onmessage = (event) => receive(event.data);
+}

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { load } from '../../js/src/index.mjs';
+import { nodeModules } from '../../js/src/node.mjs';
 import { RELAXED_SIMD_PROBE as RELAXED_PROBE, relaxedSimdAvailable } from '../../js/src/relaxed-simd.mjs';
 import { REFERENCE, cosine, modelDir, readImage, recordFigure } from './helpers.mjs';
 
@@ -12,7 +13,8 @@ const MIN_COSINE = 0.99999;
 const relaxedByDefault = WebAssembly.validate(RELAXED_PROBE);
 
 describe('relaxed SIMD', () => {
-  test('is available in this Node (Node 20: behind a V8 flag the package sets while it compiles)', () => {
+  test('is available in this Node (Node 20: behind a V8 flag the package sets while it compiles)', async () => {
+    await nodeModules(); // as load() does first
     assert.equal(relaxedSimdAvailable(), true);
   });
 
@@ -58,6 +60,7 @@ describe('relaxed SIMD', () => {
   test('two builds compiled at the same time both get relaxed SIMD (the flag outlives both compiles)', async () => {
     // A fresh copy of the runtime, so that neither build is compiled yet.
     const runtime = await import(`../../js/src/runtime.mjs?concurrent=${Date.now()}`);
+    await runtime.nodeModules();
     const builds = [runtime.chooseBuild(1), runtime.chooseBuild(2)];
     assert.notEqual(builds[0].build, builds[1].build);
     const instances = await Promise.all(builds.map((b) => runtime.createInstance(b.build, b.threads, b.relaxedSimd)));
