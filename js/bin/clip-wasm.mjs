@@ -34,6 +34,7 @@ options:
   --json                print JSON (an input that failed: {"image"|"text", "error"})
   --quiet               no progress bar
   -h, --help            this text
+  --version             the package's version
 
 Text output names each input on one line, its tabs, newlines, carriage returns and
 backslashes written as \\t, \\n, \\r and \\\\; embed-image, embed-text and tokenize follow it
@@ -62,6 +63,7 @@ function parse(argv) {
         json: { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
   } catch (error) {
@@ -79,6 +81,7 @@ function parse(argv) {
     command,
     inputs,
     help: values.help,
+    version: values.version,
     model: values.model ?? DEFAULT_MODEL,
     json: values.json ?? false,
     quiet: values.quiet ?? false,
@@ -308,6 +311,11 @@ async function main(argv) {
   const print = (line) => process.stdout.write(`${line}\n`);
   try {
     const options = parse(argv);
+    if (options.version) {
+      const manifest = new URL('../package.json', import.meta.url);
+      print(JSON.parse(await readFile(manifest, 'utf8')).version);
+      return 0;
+    }
     if (options.help) {
       print(USAGE);
       return 0;

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -81,6 +81,9 @@ describe('clip-wasm CLI', () => {
       assert.match(run.stderr, /usage: clip-wasm/);
     }
     assert.equal(cli('--help').status, 0);
+    const version = cli('--version');
+    assert.equal(version.status, 0);
+    assert.equal(version.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'js/package.json'), 'utf8')).version);
   });
 
   test('a reader that closes the pipe early ends the command quietly', () => {
