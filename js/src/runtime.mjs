@@ -61,15 +61,15 @@ function chooseThreads(threads) {
 // The files of each build, each as a literal `new URL('...', import.meta.url)`: the form bundlers
 // (Vite, webpack, Parcel) recognize, emit as an asset and rewrite to where it ends up.
 const FILES = {
-  'clip-wasm-threads': () => ({
+  'clip-wasm-threads': {
     wasm: new URL('../dist/clip-wasm-threads.wasm', import.meta.url),
     glue: new URL('../dist/clip-wasm-threads.mjs', import.meta.url),
     worker: new URL('../dist/clip-wasm-threads.worker.js', import.meta.url),
-  }),
-  'clip-wasm-simd': () => ({
+  },
+  'clip-wasm-simd': {
     wasm: new URL('../dist/clip-wasm-simd.wasm', import.meta.url),
     glue: new URL('../dist/clip-wasm-simd.mjs', import.meta.url),
-  }),
+  },
 };
 
 // The URL a page starts the pthread workers from, where the glue would not find the script
@@ -92,7 +92,7 @@ async function compile(build, relaxedSimd) {
   if (!WebAssembly.validate(SIMD_PROBE)) {
     throw new Error('clip-wasm needs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 20.16+)');
   }
-  const url = FILES[build]().wasm;
+  const url = FILES[build].wasm;
   let bytes;
   if (isNode) {
     const { readFile } = await import('node:fs/promises');
@@ -124,7 +124,7 @@ function compiledModule(build, relaxedSimd) {
 // thread is the last one), with relaxed-SIMD kernels if asked.
 export async function createInstance(build, threads, relaxedSimd = false) {
   await nodeModules();
-  const files = FILES[build]();
+  const files = FILES[build];
   const [wasmModule, glue, worker] = await Promise.all([
     compiledModule(build, relaxedSimd),
     import(/* @vite-ignore */ /* webpackIgnore: true */ files.glue.href),
