@@ -39,8 +39,8 @@ async function fetchExplained(url, init) {
 async function nodeCacheDir(cache) {
   if (typeof cache === 'string') return cache;
   if (process.env.CLIP_WASM_CACHE_DIR) return process.env.CLIP_WASM_CACHE_DIR;
-  const { join } = await import('node:path');
-  const { homedir } = await import('node:os');
+  const { join } = await import(/* webpackIgnore: true */ 'node:path');
+  const { homedir } = await import(/* webpackIgnore: true */ 'node:os');
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), CACHE_NAME);
 }
 
@@ -56,10 +56,10 @@ class FileStore {
 
   static async open(dir) {
     const [fs, path, crypto, stream] = await Promise.all([
-      import('node:fs'),
-      import('node:path'),
-      import('node:crypto'),
-      import('node:stream'),
+      import(/* webpackIgnore: true */ 'node:fs'),
+      import(/* webpackIgnore: true */ 'node:path'),
+      import(/* webpackIgnore: true */ 'node:crypto'),
+      import(/* webpackIgnore: true */ 'node:stream'),
     ]);
     await fs.promises.mkdir(dir, { recursive: true });
     return new FileStore(dir, { fs, path, crypto, stream });
@@ -219,8 +219,8 @@ export async function cachedFetch(url, { cache, signal, writes }) {
 export async function clearCache(dir) {
   if (cacheAvailable()) return caches.delete(CACHE_NAME);
   if (!isNode) return false;
-  const { promises: fs } = await import('node:fs');
-  const { join } = await import('node:path');
+  const { promises: fs } = await import(/* webpackIgnore: true */ 'node:fs');
+  const { join } = await import(/* webpackIgnore: true */ 'node:path');
   const folder = await nodeCacheDir(dir);
   let names;
   try {

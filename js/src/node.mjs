@@ -1,7 +1,8 @@
 // Where the package runs, and Node's built-in modules that its synchronous code needs (the core
 // count, V8's flags, file URLs). They are imported once, by nodeModules(), which every entry
 // point awaits first, not by top-level awaits: bundlers refuse those when they build for engines
-// without them (Vite 5 and 6 by default).
+// without them (Vite 5 and 6 by default). Every import of a `node:` module in the package carries
+// webpackIgnore: webpack would otherwise try to bundle it for the browser, and fail.
 
 export const isNode =
   typeof process === 'object' && process.versions != null && process.versions.node != null;
@@ -12,8 +13,10 @@ export const node = { os: null, v8: null, url: null };
 let loading = null;
 export function nodeModules() {
   if (!isNode) return Promise.resolve(node);
-  loading ??= Promise.all([import('node:os'), import('node:v8'), import('node:url')]).then(([os, v8, url]) =>
-    Object.assign(node, { os, v8, url }),
-  );
+  loading ??= Promise.all([
+    import(/* webpackIgnore: true */ 'node:os'),
+    import(/* webpackIgnore: true */ 'node:v8'),
+    import(/* webpackIgnore: true */ 'node:url'),
+  ]).then(([os, v8, url]) => Object.assign(node, { os, v8, url }));
   return loading;
 }

@@ -59,7 +59,7 @@ function chooseThreads(threads) {
 }
 
 // The files of each build, each as a literal `new URL('...', import.meta.url)`: the form bundlers
-// (Vite, webpack, Parcel) recognize, emit as an asset and rewrite to where it ends up.
+// (Vite, webpack 5) recognize, emit as an asset and rewrite to where it ends up.
 const FILES = {
   'clip-wasm-threads': {
     wasm: new URL('../dist/clip-wasm-threads.wasm', import.meta.url),
@@ -95,7 +95,7 @@ async function compile(build, relaxedSimd) {
   const url = FILES[build].wasm;
   let bytes;
   if (isNode) {
-    const { readFile } = await import('node:fs/promises');
+    const { readFile } = await import(/* webpackIgnore: true */ 'node:fs/promises');
     bytes = await readFile(url);
   } else {
     const response = await fetch(url);

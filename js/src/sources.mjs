@@ -91,7 +91,7 @@ class DirectorySource {
   }
 
   async read(name) {
-    const { readFile } = await import('node:fs/promises');
+    const { readFile } = await import(/* webpackIgnore: true */ 'node:fs/promises');
     try {
       return new Uint8Array(await readFile(this.describe(name)));
     } catch (error) {
@@ -111,7 +111,7 @@ class DirectorySource {
   // missing or is not a folder (the caller's mistake, not an incomplete model).
   async #absent(error) {
     if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') throw error;
-    const { stat } = await import('node:fs/promises');
+    const { stat } = await import(/* webpackIgnore: true */ 'node:fs/promises');
     const folder = await stat(this.dir).catch(() => null);
     if (!folder) throw new Error(`model folder ${this.dir} does not exist`, { cause: error });
     if (!folder.isDirectory()) throw new Error(`${this.dir} is a file, not a model folder (give the folder that holds it)`, { cause: error });
@@ -130,8 +130,8 @@ class DirectorySource {
 // the I/O threads costs more than the read. Both read all of `view` unless the file ends first.
 // cancel() closes the file once the reads in flight are done: they write into the module's memory.
 async function openLocalFile(path) {
-  const fs = await import('node:fs');
-  const os = await import('node:os');
+  const fs = await import(/* webpackIgnore: true */ 'node:fs');
+  const os = await import(/* webpackIgnore: true */ 'node:os');
   let fd = fs.openSync(path, 'r');
   const { size } = fs.fstatSync(fd);
   let inFlight = 0;
@@ -265,7 +265,7 @@ export async function gunzipLines(bytes, lines) {
   if (isNode) {
     // A growing prefix of the file, decompressed as far as it goes (a sync flush at its end
     // instead of an error), on Node's I/O threads.
-    const zlib = await import('node:zlib');
+    const zlib = await import(/* webpackIgnore: true */ 'node:zlib');
     for (let take = Math.min(bytes.length, 1 << 18); ; take = Math.min(bytes.length, take * 2)) {
       const options = take < bytes.length ? { finishFlush: zlib.constants.Z_SYNC_FLUSH } : {};
       const out = await new Promise((resolve, reject) =>

@@ -51,7 +51,7 @@ function resolvedHere(source) {
 
 async function spawn() {
   if (!isNode) return new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
-  const { Worker: NodeWorker } = await import('node:worker_threads');
+  const { Worker: NodeWorker } = await import(/* webpackIgnore: true */ 'node:worker_threads');
   return new NodeWorker(new URL('./worker.mjs', import.meta.url));
 }
 

@@ -62,7 +62,7 @@ function receive(message) {
 }
 
 if (isNode) {
-  import('node:worker_threads').then((threads) => {
+  import(/* webpackIgnore: true */ 'node:worker_threads').then((threads) => {
     port = threads.parentPort;
     port.on('message', receive);
   });
