@@ -39,8 +39,6 @@ function unsendable(method, args, error) {
   return new TypeError(`${method}: ${which} cannot be sent to the worker: ${error?.message ?? error}`, { cause: error });
 }
 
-// `new Worker(new URL('./worker.mjs', import.meta.url), {type: 'module'})` in one expression: the
-// form bundlers recognize, build as a worker of its own and rewrite.
 // A URL as the caller means it: a relative one against the page, not against the worker's own
 // script (which a bundler may have put elsewhere). Node's paths are the same in its workers.
 function resolvedHere(source) {
@@ -49,6 +47,8 @@ function resolvedHere(source) {
   return source;
 }
 
+// `new Worker(new URL('./worker.mjs', import.meta.url), {type: 'module'})` in one expression: the
+// form bundlers recognize, build as a worker of its own and rewrite.
 async function spawn() {
   if (!isNode) return new Worker(new URL('./worker.mjs', import.meta.url), { type: 'module' });
   const { Worker: NodeWorker } = await import(/* webpackIgnore: true */ 'node:worker_threads');
