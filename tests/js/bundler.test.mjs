@@ -1,11 +1,11 @@
-// The package bundled into a web app by Vite, as web developers use it: built with no settings
-// for clip-wasm, served with and without cross-origin isolation, and run by Vite's dev server,
-// in headless Chromium. Both the in-thread model (threads build, its pthread workers) and
+// The package bundled into a web app by Vite and by webpack 5, as web developers use it: built
+// with no settings for clip-wasm, served with and without cross-origin isolation (and run by
+// Vite's dev server), in headless Chromium. Both the in-thread model (threads build, its pthread workers) and
 // createWorkerClip must load the model the app serves and give the reference embedding. The
 // package also builds for a target without top-level await (Vite 5 and 6's default).
 
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 import { build, createLogger, createServer as createViteServer } from 'vite';
+import webpack from 'webpack';
 
 import { FIXTURES, REFERENCE, ROOT, cosine, imagePath } from './helpers.mjs';
 
@@ -45,6 +46,23 @@ async function buildApp(root, outDir, target) {
   logger.warnOnce = logger.warn;
   await build({ root, logLevel: 'warn', customLogger: logger, build: { outDir, emptyOutDir: true, ...(target && { target }) } });
   return warnings;
+}
+
+// Builds the app with webpack into `outDir`, with only the settings any webpack app has, and the
+// page and public files beside the bundle.
+async function buildWithWebpack(root, outDir) {
+  const compiler = webpack({
+    mode: 'production',
+    context: root,
+    entry: './main.js',
+    output: { path: outDir, clean: true },
+    performance: { hints: false }, // the .wasm files are larger than its web-page budget
+  });
+  const stats = await new Promise((resolve, reject) => compiler.run((error, result) => (error ? reject(error) : resolve(result))));
+  await new Promise((resolve) => compiler.close(resolve));
+  assert.equal(stats.hasErrors(), false, stats.toString('errors-only'));
+  cpSync(join(root, 'public'), outDir, { recursive: true });
+  writeFileSync(join(outDir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>webpack</title><script defer src="main.js"></script>');
 }
 
 function serve(dir, isolated) {
@@ -103,9 +121,8 @@ describe('bundled by Vite', () => {
     }
   }
 
-  test('a default build runs, with threads where the page is isolated and on one thread where not', { timeout: 240_000 }, async () => {
-    const outDir = join(dir, 'dist');
-    await buildApp(join(dir, 'app'), outDir);
+  // Serves `outDir` isolated and not: the threads build on 2 threads, then one thread.
+  async function checkBothWays(outDir) {
     for (const [isolated, build, threads] of [[true, 'clip-wasm-threads', 2], [false, 'clip-wasm-simd', 1]]) {
       const { server, url } = await serve(outDir, isolated);
       try {
@@ -115,6 +132,18 @@ describe('bundled by Vite', () => {
         await new Promise((done) => server.close(done));
       }
     }
+  }
+
+  test('a default Vite build runs, with threads where the page is isolated and on one thread where not', { timeout: 240_000 }, async () => {
+    const outDir = join(dir, 'dist');
+    await buildApp(join(dir, 'app'), outDir);
+    await checkBothWays(outDir);
+  });
+
+  test('a webpack build runs the same', { timeout: 240_000 }, async () => {
+    const outDir = join(dir, 'dist-webpack');
+    await buildWithWebpack(join(dir, 'app'), outDir);
+    await checkBothWays(outDir);
   });
 
   test("Vite's dev server runs it", { timeout: 240_000 }, async () => {
