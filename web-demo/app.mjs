@@ -221,14 +221,13 @@ async function embedLabels(clip, labels, templates) {
   const prompts = labels.flatMap((label) => templates.map((template) => template.replaceAll('{}', () => label)));
   const tokens = await clip.tokenize(prompts);
   const { kept, merged } = distinctLabels(labels, tokens, templates.length);
-  const keptPrompts = kept.flatMap((l) => prompts.slice(l * templates.length, (l + 1) * templates.length));
-  const embeddings = labelEmbeddings(await clip.embedText(keptPrompts), kept.length, templates.length);
-  const promptTokens = (l) => tokens.slice(l * templates.length, (l + 1) * templates.length);
+  const ofLabel = (list, l) => list.slice(l * templates.length, (l + 1) * templates.length); // label-major
+  const keptPrompts = kept.flatMap((l) => ofLabel(prompts, l));
   return {
     labels: kept.map((l) => labels[l]),
-    embeddings,
+    embeddings: labelEmbeddings(await clip.embedText(keptPrompts), kept.length, templates.length),
     merged,
-    overlong: kept.filter((l) => promptTokens(l).some((ids) => ids.length >= context)).map((l) => labels[l]),
+    overlong: kept.filter((l) => ofLabel(tokens, l).some((ids) => ids.length >= context)).map((l) => labels[l]),
     prompts: keptPrompts.length,
   };
 }

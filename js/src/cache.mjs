@@ -11,7 +11,6 @@ import { isNode } from './node.mjs';
 
 export const CACHE_NAME = 'clip-wasm';
 
-
 const cacheAvailable = () => typeof caches === 'object' && caches !== null;
 
 function isAbort(error, signal) {
@@ -90,13 +89,6 @@ class FileStore {
     return response;
   }
 
-  async delete(url) {
-    const { body, meta } = this.#paths(url);
-    // The .json first: without it the entry is absent, whatever happens next.
-    await this.fs.promises.rm(meta, { force: true });
-    await this.fs.promises.rm(body, { force: true });
-  }
-
   async put(url, response) {
     const { body, meta } = this.#paths(url);
     const suffix = `.${process.pid}.${this.crypto.randomBytes(6).toString('hex')}.tmp`;
@@ -158,7 +150,7 @@ async function openStore(cache) {
 }
 
 // 404 Not Found and 410 Gone: the server says the file does not exist.
-function isAbsence(status) {
+export function isAbsence(status) {
   return status === 404 || status === 410;
 }
 

@@ -7,16 +7,28 @@
 export const isNode =
   typeof process === 'object' && process.versions != null && process.versions.node != null;
 
-/** Filled by nodeModules() in Node: {os, v8, url}. */
-export const node = { os: null, v8: null, url: null };
+const loaded = { os: null, v8: null, url: null };
 
 let loading = null;
 export function nodeModules() {
-  if (!isNode) return Promise.resolve(node);
+  if (!isNode) return Promise.resolve();
   loading ??= Promise.all([
     import(/* webpackIgnore: true */ 'node:os'),
     import(/* webpackIgnore: true */ 'node:v8'),
     import(/* webpackIgnore: true */ 'node:url'),
-  ]).then(([os, v8, url]) => Object.assign(node, { os, v8, url }));
+  ]).then(([os, v8, url]) => Object.assign(loaded, { os, v8, url }));
   return loading;
+}
+
+// Node's module `name` ('os', 'v8' or 'url') once nodeModules() resolved; null elsewhere.
+export function nodeModule(name) {
+  if (!isNode) return null;
+  if (!loaded[name]) throw new Error('clip-wasm: nodeModules() must be awaited first');
+  return loaded[name];
+}
+
+export function hardwareThreads() {
+  const os = nodeModule('os');
+  if (os) return os.availableParallelism?.() ?? os.cpus().length;
+  return globalThis.navigator?.hardwareConcurrency ?? 1;
 }

@@ -2,7 +2,7 @@
 // it. The build leaves a placeholder where each fused multiply-add goes and lists their offsets in
 // a custom section (tools/wasm-relaxed-opcodes.py); patchRelaxedMadd() writes the instruction.
 
-import { isNode, node } from './node.mjs';
+import { nodeModule } from './node.mjs';
 
 // The smallest module that uses f32x4.relaxed_madd (on three splatted zeros): validates where
 // relaxed SIMD is on.
@@ -17,16 +17,15 @@ export const RELAXED_SIMD_PROBE = new Uint8Array([
 // was compiled with (its worker threads run it), and a changed flag would otherwise linger in the
 // user's process and slow every worker thread's start (Node's code cache is refused when V8's
 // flags differ: 26 -> 49-58 ms per worker here).
-const setFlag = (on) => node.v8.setFlagsFromString(`--${on ? '' : 'no-'}experimental-wasm-relaxed-simd`);
+const setFlag = (on) => nodeModule('v8').setFlagsFromString(`--${on ? '' : 'no-'}experimental-wasm-relaxed-simd`);
 
 // 'native', 'flag' (Node 20) or 'none'; found once, before the package ever sets the flag.
 let support = null;
 function relaxedSimdSupport() {
-  if (isNode && !node.v8) throw new Error('clip-wasm: nodeModules() must be awaited first');
   if (support === null) {
     if (WebAssembly.validate(RELAXED_SIMD_PROBE)) {
       support = 'native';
-    } else if (node.v8) {
+    } else if (nodeModule('v8')) {
       setFlag(true);
       support = WebAssembly.validate(RELAXED_SIMD_PROBE) ? 'flag' : 'none';
       setFlag(false);

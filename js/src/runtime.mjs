@@ -6,7 +6,7 @@
 // every instance; each loaded model gets its own instance (its own memory and worker threads),
 // so dispose() returns all of it.
 
-import { isNode, node, nodeModules } from './node.mjs';
+import { hardwareThreads, isNode, nodeModules } from './node.mjs';
 import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
 
 export { nodeModules }; // awaited before chooseBuild()
@@ -17,12 +17,6 @@ const compiled = new Map(); // build name (+relaxed) -> Promise<WebAssembly.Modu
 const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0, 253, 15, 26, 11,
 ]);
-
-export function hardwareThreads() {
-  if (isNode && !node.os) throw new Error('clip-wasm: nodeModules() must be awaited first');
-  if (node.os) return node.os.availableParallelism?.() ?? node.os.cpus().length;
-  return globalThis.navigator?.hardwareConcurrency ?? 1;
-}
 
 // Threads can run where SharedArrayBuffer exists: in Node always, in a browser only on a
 // cross-origin isolated page (COOP: same-origin + COEP: require-corp).

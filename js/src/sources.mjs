@@ -4,8 +4,8 @@
 // an iterable of Uint8Array pieces) or readAt(view, position) and readAtSync (a local file, read
 // into the memory given).
 
-import { cachedFetch } from './cache.mjs';
-import { isNode, node } from './node.mjs';
+import { cachedFetch, isAbsence } from './cache.mjs';
+import { hardwareThreads, isNode, nodeModule } from './node.mjs';
 
 const CHUNK_BYTES = 4 << 20; // file reads and in-memory pieces fed to the loader
 
@@ -35,7 +35,7 @@ class UrlSource {
   async #get(name) {
     const url = this.describe(name);
     const response = await cachedFetch(url, this.options);
-    if (response.status === 404 || response.status === 410) {
+    if (isAbsence(response.status)) {
       await response.body?.cancel();
       return null;
     }
@@ -131,7 +131,6 @@ class DirectorySource {
 // cancel() closes the file once the reads in flight are done: they write into the module's memory.
 async function openLocalFile(path) {
   const fs = await import(/* webpackIgnore: true */ 'node:fs');
-  const os = await import(/* webpackIgnore: true */ 'node:os');
   let fd = fs.openSync(path, 'r');
   const { size } = fs.fstatSync(fd);
   let inFlight = 0;
@@ -147,7 +146,7 @@ async function openLocalFile(path) {
     });
   return {
     size,
-    parallel: Math.min(4, 1 + (os.availableParallelism?.() ?? os.cpus().length)),
+    parallel: Math.min(4, 1 + hardwareThreads()),
     async readAt(view, position) {
       if (fd === null) throw closed();
       ++inFlight;
@@ -235,7 +234,7 @@ function looksLikeUrl(text) {
 // source: a URL or URL string, a directory path (Node), or {fileName: contents}.
 export function resolveSource(source, options) {
   if (source instanceof URL) {
-    if (source.protocol === 'file:' && isNode) return new DirectorySource(node.url.fileURLToPath(source));
+    if (source.protocol === 'file:' && isNode) return new DirectorySource(nodeModule('url').fileURLToPath(source));
     return new UrlSource(source.href, options);
   }
   if (typeof source === 'string') {
