@@ -20,9 +20,12 @@ Model::Model(ModelConfig config, ModelOptions options)
            " attention heads; a config file must give the head count");
     }
   }
-  // Threads start before any weight is allocated (see TOOLCHAIN.md: late thread start-up with a
-  // large wasm heap can hang).
-  pool_ = std::make_unique<ThreadPool>(options_.threads);
+  pool_ = std::make_unique<ThreadPool>(options_.threads, options_.start_threads);
+}
+
+void Model::start_threads() {
+  std::lock_guard<std::mutex> lock(run_mutex_);  // not while a forward pass runs on the pool
+  pool_->start();
 }
 
 size_t Model::weight_bytes() const {

@@ -17,6 +17,9 @@ namespace clip {
 struct ModelOptions {
   WeightFormat format = WeightFormat::f32;  // how linear layers are packed (q8: int8 weights)
   int threads = 0;                          // 0 = hardware concurrency
+  // false: the model runs on the calling thread until start_threads(). The wasm module starts
+  // them once its worker threads have loaded, so that reading weights need not wait for them.
+  bool start_threads = true;
   // Bytes the weights may take, 0 = no limit. The wasm build passes its heap's maximum, so a
   // header declaring a larger model fails at once instead of after streaming gigabytes.
   uint64_t memory_limit = 0;
@@ -36,6 +39,8 @@ class Model {
   float logit_scale() const { return logit_scale_; }  // already exp()'d: CLIP's temperature
   size_t weight_bytes() const;
   int threads() const { return pool_ ? pool_->size() : 1; }
+  // Starts the worker threads of a model made with start_threads = false (ThreadPool::start).
+  void start_threads();
 
   // pixels: [batch, 3, S, S] preprocessed (image.h). Returns [batch, embed_dim], L2-normalized.
   std::vector<float> embed_images(const float* pixels, int batch);

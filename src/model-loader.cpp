@@ -193,6 +193,11 @@ ModelLoader::ModelLoader(ModelOptions options, std::string config_json,
 
 ModelLoader::~ModelLoader() = default;
 
+void ModelLoader::start_threads() {
+  options_.start_threads = true;
+  if (model_) model_->start_threads();
+}
+
 // Large F32 tensors are read straight into their final memory where that memory holds them as
 // the file does: the token embedding into its table when the table keeps f32 values, and the
 // weight of an f32 linear layer into the buffer it is then packed in. No second buffer of their

@@ -38,6 +38,9 @@ class ModelLoader {
   void finish();
   // Null until the safetensors header has been read; then the model, filling up as bytes arrive.
   std::shared_ptr<Model> model() const { return model_; }
+  // For options.start_threads = false: starts the model's worker threads now, or as the model is
+  // made if its header is still to come.
+  void start_threads();
   uint64_t bytes_consumed() const { return stream_.bytes_consumed(); }
   // Bytes the model's weights will take once loaded (known with the header; a lower bound).
   uint64_t weight_bytes() const;

@@ -7,15 +7,21 @@
 
 namespace clip {
 
-ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+ThreadPool::ThreadPool(int threads, bool start)
+    : threads_(threads > 0 ? threads
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
+  if (start) this->start();
+}
+
+void ThreadPool::start() {
+  if (!workers_.empty()) return;
   try {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
   } catch (const std::system_error& error) {
     // The workers started so far wait on wake_: stop them before the members go away.
     const size_t started = workers_.size();
     stop_workers();
-    fail("thread pool: could not start thread ", started + 2, " of ", threads, " (", error.what(),
+    fail("thread pool: could not start thread ", started + 2, " of ", threads_, " (", error.what(),
          ")");
   }
 }

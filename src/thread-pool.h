@@ -18,12 +18,17 @@ namespace clip {
 
 class ThreadPool {
  public:
-  // threads = total threads including the caller; 0 = hardware concurrency.
-  explicit ThreadPool(int threads = 0);
+  // threads = total threads including the caller; 0 = hardware concurrency. With start = false
+  // the workers wait for start(), and until then every job runs on the calling thread.
+  explicit ThreadPool(int threads = 0, bool start = true);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
+  // Starts the workers of a pool made with start = false; does nothing once they run. Not to be
+  // called while a parallel_for runs.
+  void start();
+  // The threads running jobs: the caller and the started workers.
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Runs task(i) for i in [0, count), spread over the pool; returns when all are done. Indices
@@ -38,6 +43,7 @@ class ThreadPool {
   // Claims and runs tasks of job `generation` until none is left.
   void run_tasks(uint32_t generation, const std::function<void(size_t)>& task, size_t count);
 
+  int threads_;  // asked for, the caller included
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;

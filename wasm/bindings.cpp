@@ -39,6 +39,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
       .function("commit", &LoaderHandle::commit)
       .function("finish", &LoaderHandle::finish)
       .function("model", &LoaderHandle::model)
+      .function("startThreads", &LoaderHandle::start_threads)
       .function("bytesConsumed", &LoaderHandle::bytes_consumed);
 
   function("memoryStats", &memory_stats);

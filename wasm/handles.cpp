@@ -209,6 +209,8 @@ val LoaderHandle::create(const std::string& dtype, int threads, const std::strin
     ModelOptions options;
     options.format = parse_dtype(dtype);
     options.threads = threads;
+    // The threads start when the package calls start_threads(), once its workers have loaded.
+    options.start_threads = false;
     options.memory_limit = emscripten_get_heap_max();  // a larger model fails at its header
     return val(std::make_shared<LoaderHandle>(options, config_json, preprocessor_json,
                                               static_cast<uint64_t>(file_size)));
@@ -270,6 +272,13 @@ void LoaderHandle::reserve_heap() {
 val LoaderHandle::finish() {
   return js_result([&] {
     loader_.finish();
+    return val::undefined();
+  });
+}
+
+val LoaderHandle::start_threads() {
+  return js_result([&] {
+    loader_.start_threads();
     return val::undefined();
   });
 }

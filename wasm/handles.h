@@ -100,6 +100,9 @@ class LoaderHandle {
   val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error
   val model() const;        // ModelHandle once the header is read, else null
+  // The model runs on the calling thread until this is called, once the module's worker threads
+  // have loaded (the package's threadsLoaded()): reading the weights need not wait for them.
+  val start_threads();  // undefined | Error
   double bytes_consumed() const { return static_cast<double>(loader_.bytes_consumed()); }
 
  private:

@@ -9,3 +9,37 @@ Module['unrefThreads'] = function() {
 Module['endThreads'] = function() {
   if (typeof PThread != 'undefined') PThread.terminateAllThreads();
 };
+// The threaded build is linked with PTHREAD_POOL_DELAY_LOAD: the module is ready before its
+// workers have loaded it, so a model's weights can stream meanwhile. This resolves once every
+// worker has loaded (at once without threads), and rejects, naming the problem, if one fails to
+// start; the package starts the model's threads after it. Emscripten handles each worker's
+// messages in its onmessage, which is wrapped here until the worker says it has loaded.
+var threadsLoaded = null;
+Module['threadsLoaded'] = function() {
+  if (typeof PThread == 'undefined') return Promise.resolve();
+  threadsLoaded = threadsLoaded || Promise.all(
+    PThread.unusedWorkers.concat(PThread.runningWorkers).map(function(worker) {
+      if (worker.loaded) return undefined;
+      return new Promise(function(resolve, reject) {
+        var onmessage = worker.onmessage;
+        var onerror = worker.onerror;
+        var restore = function() {
+          worker.onmessage = onmessage;
+          worker.onerror = onerror;
+        };
+        worker.onmessage = function(event) {
+          onmessage.call(worker, event);
+          if (worker.loaded) {
+            restore();
+            resolve();
+          }
+        };
+        worker.onerror = function(error) {
+          restore();
+          reject(new Error('clip-wasm: a worker thread failed to start: ' + (error && error.message || error)));
+          onerror.call(worker, error);
+        };
+      });
+    }));
+  return threadsLoaded;
+};

@@ -167,6 +167,7 @@ export async function oursStartup(runtime, threads, packageDir) {
   const start = performance.now();
   const { build, threads: count, relaxedSimd } = chooseBuild(threads, runtime === 'ours');
   const instance = await createInstance(build, count, relaxedSimd);
+  await instance.threadsLoaded();
   const ms = performance.now() - start;
   const processThreadsReady = processThreads(); // the pool's workers, before they are ended
   instance.endThreads();

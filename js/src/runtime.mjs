@@ -115,7 +115,8 @@ function compiledModule(build, relaxedSimd) {
 }
 
 // Returns a ready module instance of `build` whose pool holds threads - 1 workers (the calling
-// thread is the last one), with relaxed-SIMD kernels if asked.
+// thread is the last one), with relaxed-SIMD kernels if asked. The workers may still be loading
+// the module: instance.threadsLoaded() tells when they have (wasm/post.js).
 export async function createInstance(build, threads, relaxedSimd = false) {
   await nodeModules();
   const files = FILES[build];
@@ -135,7 +136,9 @@ export async function createInstance(build, threads, relaxedSimd = false) {
     print: (text) => console.log(text),
     printErr: (text) => console.warn(text),
   });
-  instance.unrefThreads();
+  // Idle workers must not keep Node running, but loading ones must: until they have loaded, a
+  // load() waits for them and nothing else may be pending.
+  instance.threadsLoaded().then(() => instance.unrefThreads(), () => {});
   if (relaxedSimd && !instance.enableRelaxedSimd()) {
     instance.endThreads();
     throw new Error('clip-wasm: the relaxed SIMD kernels failed their check in this engine; load with relaxedSimd: false');

@@ -4,9 +4,12 @@
 // that were summed, so one threshold holds for every shape.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -822,6 +825,41 @@ TEST(ThreadPoolTest, RethrowsTaskErrorAfterAllTasksFinish) {
   std::atomic<int> after{0};
   pool.parallel_for(10, [&](size_t) { after.fetch_add(1); });
   EXPECT_EQ(after.load(), 10);
+}
+
+TEST(ThreadPoolTest, WorkersStartedLaterJoinJobsFromThen) {
+  ThreadPool pool(3, /*start=*/false);
+  EXPECT_EQ(pool.size(), 1);
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+  std::atomic<int> ran{0};
+  auto job = [&] {
+    pool.parallel_for(64, [&](size_t) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      ran.fetch_add(1);
+      std::lock_guard<std::mutex> lock(mutex);
+      ids.insert(std::this_thread::get_id());
+    });
+  };
+  job();  // before start(): the caller alone
+  EXPECT_EQ(ran.load(), 64);
+  EXPECT_EQ(ids.size(), 1u);
+  pool.start();
+  pool.start();  // a second start() changes nothing
+  EXPECT_EQ(pool.size(), 3);
+  // Jobs until both workers have taken a task (each job takes ~2 ms; workers may wake late).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ids.size() < 3 && std::chrono::steady_clock::now() < deadline) job();
+  EXPECT_EQ(ids.size(), 3u);
+}
+
+TEST(ThreadPoolTest, PoolNeverStartedIsDestroyedCleanly) {
+  std::atomic<int> ran{0};
+  {
+    ThreadPool pool(4, /*start=*/false);
+    pool.parallel_for(10, [&](size_t) { ran.fetch_add(1); });
+  }
+  EXPECT_EQ(ran.load(), 10);
 }
 
 }  // namespace
