@@ -267,13 +267,6 @@ async function main() {
     for (const threads of args.threads) {
       for (const runtime of args.runtimes) for (const dtype of args.dtypes) configs.push({ runtime, dtype, threads, runs: [] });
     }
-    // The first fresh process after large ones (the latency phase holds several GB) pays more
-    // for its page faults while the machine takes that memory back: ours f32 at one thread, the
-    // first configuration of round 1, loaded in 420-543 ms there against 356-424 in rounds 2 and
-    // 3 (three runs). One untimed read into fresh memory absorbs this, so no configuration pays
-    // for going first.
-    log('warm-up: one untimed read of the weights into fresh memory');
-    await runChild({ kind: 'floor', ...common });
     // Round-robin over configurations, like the latency rounds.
     for (let i = 0; i < args.loadRepeats; i++) {
       log(`load and start-up, round ${i + 1} of ${args.loadRepeats}`);
