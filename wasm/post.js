@@ -13,7 +13,9 @@ Module['endThreads'] = function() {
 // workers have loaded it, so a model's weights can stream meanwhile. This resolves once every
 // worker has loaded (at once without threads), and rejects, naming the problem, if one fails to
 // start; the package starts the model's threads after it. Emscripten handles each worker's
-// messages in its onmessage, which is wrapped here until the worker says it has loaded.
+// messages in its onmessage, which is wrapped here until the worker says it has loaded. An error
+// before then becomes the rejection instead of Emscripten's rethrow, which would end a Node
+// process (a worker script that cannot be found, say).
 var threadsLoaded = null;
 Module['threadsLoaded'] = function() {
   if (typeof PThread == 'undefined') return Promise.resolve();
@@ -37,7 +39,6 @@ Module['threadsLoaded'] = function() {
         worker.onerror = function(error) {
           restore();
           reject(new Error('clip-wasm: a worker thread failed to start: ' + (error && error.message || error)));
-          onerror.call(worker, error);
         };
       });
     }));

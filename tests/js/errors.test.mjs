@@ -2,13 +2,16 @@
 // the module under it) stays usable afterwards.
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { createWorkerClip, load } from '../../js/src/index.mjs';
-import { REFERENCE, cosine, memoryFiles, modelDir, readImage, serveFixtures } from './helpers.mjs';
+import { REFERENCE, ROOT, cosine, memoryFiles, modelDir, readImage, serveFixtures } from './helpers.mjs';
+
+const PACKAGE = join(ROOT, 'js');
 
 const ref = REFERENCE.models['tiny-hf'];
 
@@ -306,5 +309,20 @@ describe('bad models', () => {
     assert.equal((await pending).length, 16, 'calls queued before dispose finish');
     await rejects(clip.embedText('x'), /disposed/, 'after dispose');
     await clip.dispose(); // twice is harmless
+  });
+
+  test('a worker thread that cannot start rejects the load, naming it; one-thread loads still work', async () => {
+    // A copy of the package whose threaded build lost its worker script.
+    const dir = mkdtempSync(join(tmpdir(), 'clip-no-worker-'));
+    try {
+      cpSync(PACKAGE, dir, { recursive: true, filter: (path) => !path.endsWith('.worker.js') });
+      const copy = await import(pathToFileURL(join(dir, 'src/index.mjs')).href);
+      await rejects(copy.load(modelDir('tiny-hf'), { threads: 2 }), /worker thread failed to start.*clip-wasm-threads\.worker\.js/, 'no worker script');
+      const clip = await copy.load(modelDir('tiny-hf'), { threads: 1 });
+      assert.ok(cosine(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat']) >= 0.99999, 'one thread');
+      await clip.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
