@@ -159,10 +159,71 @@ async function storeAbsence(store, url, status) {
   await store.put(url, new Response(null, { status })).catch(() => {});
 }
 
-// Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS.
-// The cache write is pushed onto `writes` so the caller can wait for it.
+// How far the cache's copy of a download may fall behind the reader.
+const CACHE_LAG_BYTES = 32 << 20;
+
+// body.tee(), except that the first branch (the load) waits while the second (the cache write)
+// is more than `limit` bytes behind. A plain tee queues whatever the slower branch has not taken:
+// Chromium's Cache API writes slower than a fast link delivers, and a renderer held 0.6-0.75 GB
+// more during a first f32 load (bench/README.md). Once the cache branch is cancelled (its write
+// failed) it holds nothing back; cancelling the first branch errors the second, so a cut-short
+// download never becomes an entry.
+export function teeBounded(body, limit = CACHE_LAG_BYTES) {
+  const source = body.getReader();
+  let cache = null; // the second branch's controller
+  let cacheGone = false;
+  let resume = null; // resolves a first-branch pull waiting for the cache branch
+  const wake = () => {
+    resume?.();
+    resume = null;
+  };
+  const forCache = new ReadableStream(
+    {
+      start(controller) {
+        cache = controller;
+      },
+      pull: wake,
+      cancel() {
+        cacheGone = true;
+        wake();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: limit }),
+  );
+  const forReader = new ReadableStream({
+    async pull(controller) {
+      while (!cacheGone && cache.desiredSize <= 0) await new Promise((resolve) => (resume = resolve));
+      let next;
+      try {
+        next = await source.read();
+      } catch (error) {
+        if (!cacheGone) cache.error(error);
+        throw error;
+      }
+      if (next.done) {
+        controller.close();
+        if (!cacheGone) cache.close();
+        return;
+      }
+      controller.enqueue(next.value);
+      if (!cacheGone) cache.enqueue(next.value);
+    },
+    cancel(reason) {
+      if (!cacheGone) {
+        cacheGone = true;
+        cache.error(reason ?? new Error('the download was cancelled'));
+      }
+      return source.cancel(reason);
+    },
+  });
+  return [forReader, forCache];
+}
+
+// Streams `response` to the caller while a copy goes into the cache; nothing is kept in JS
+// beyond the copy's lag (teeBounded). The cache write is pushed onto `writes` so the caller can
+// wait for it.
 function storeWhileReading(store, url, response, writes) {
-  const [forCaller, forCache] = response.body.tee();
+  const [forCaller, forCache] = teeBounded(response.body);
   const headers = new Headers(response.headers);
   const write = store.put(url, new Response(forCache, { status: 200, headers })).catch(() => {
     // A failed or cut-short download never becomes a cache entry.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
+import { teeBounded } from '../../js/src/cache.mjs';
 import { clearCache, load } from '../../js/src/index.mjs';
 import { FIXTURES, ROOT, cosine, modelDir, serveFixtures } from './helpers.mjs';
 
@@ -188,5 +189,61 @@ describe('Node download cache', () => {
     const second = await load(`${server.url}/plain/tiny-hf/`, { threads: 1, cache: dir });
     second.dispose();
     assert.equal(weightRequests('/plain/tiny-hf/model.safetensors').length, before);
+  });
+});
+
+describe('copying a download into the cache', () => {
+  const MB = 1 << 20;
+  // A 64 MB download in 1 MB chunks.
+  const download = () => {
+    let sent = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (sent === 64) controller.close();
+        else controller.enqueue(new Uint8Array(MB).fill(sent++));
+      },
+    });
+  };
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 2));
+
+  test('a cache that writes slower than the download holds the reader back, not the bytes', async () => {
+    const [reader, cache] = teeBounded(download(), 8 * MB);
+    let read = 0;
+    let cached = 0;
+    let lag = 0;
+    const writing = (async () => {
+      for await (const chunk of cache) {
+        await tick();
+        cached += chunk.length;
+      }
+    })();
+    for await (const chunk of reader) {
+      assert.equal(chunk[0], read / MB, 'chunks in order');
+      read += chunk.length;
+      lag = Math.max(lag, read - cached);
+    }
+    await writing;
+    assert.equal(read, 64 * MB);
+    assert.equal(cached, 64 * MB);
+    assert.ok(lag <= 10 * MB, `the reader ran ${lag / MB} MB ahead of the cache (limit 8)`);
+  });
+
+  test('a cache write that fails stops holding the reader back; a reader that stops fails the write', async () => {
+    const [reader, cache] = teeBounded(download(), 4 * MB);
+    const cacheReader = cache.getReader();
+    await cacheReader.read();
+    await cacheReader.cancel(new Error('disk full'));
+    let read = 0;
+    for await (const chunk of reader) read += chunk.length;
+    assert.equal(read, 64 * MB, 'the whole download reaches the reader');
+
+    const [stopped, copy] = teeBounded(download(), 4 * MB);
+    const writing = (async () => {
+      for await (const chunk of copy) assert.ok(chunk.length > 0);
+    })();
+    const stoppedReader = stopped.getReader();
+    await stoppedReader.read();
+    await stoppedReader.cancel(new Error('load aborted'));
+    await assert.rejects(writing, /load aborted/);
   });
 });
