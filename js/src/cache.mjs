@@ -173,6 +173,7 @@ export function teeBounded(body, limit = CACHE_LAG_BYTES) {
   let cache = null; // the second branch's controller
   let cacheGone = false;
   let resume = null; // resolves a first-branch pull waiting for the cache branch
+  let stopped = false; // the first branch was cancelled
   const wake = () => {
     resume?.();
     resume = null;
@@ -193,6 +194,7 @@ export function teeBounded(body, limit = CACHE_LAG_BYTES) {
   const forReader = new ReadableStream({
     async pull(controller) {
       while (!cacheGone && cache.desiredSize <= 0) await new Promise((resolve) => (resume = resolve));
+      if (stopped) return;
       let next;
       try {
         next = await source.read();
@@ -200,6 +202,7 @@ export function teeBounded(body, limit = CACHE_LAG_BYTES) {
         if (!cacheGone) cache.error(error);
         throw error;
       }
+      if (stopped) return; // cancelled while the read was pending
       if (next.done) {
         controller.close();
         if (!cacheGone) cache.close();
@@ -209,10 +212,12 @@ export function teeBounded(body, limit = CACHE_LAG_BYTES) {
       if (!cacheGone) cache.enqueue(next.value);
     },
     cancel(reason) {
+      stopped = true;
       if (!cacheGone) {
         cacheGone = true;
         cache.error(reason ?? new Error('the download was cancelled'));
       }
+      wake(); // a pull still waiting for the cache ends
       return source.cancel(reason);
     },
   });
