@@ -60,12 +60,13 @@ const server = createServer((req, res) => {
     return;
   }
   const file = ROOTS[top] && join(ROOTS[top], ...rest);
-  if (!file || !file.startsWith(ROOTS[top]) || !existsSync(file) || statSync(file).isDirectory()) {
+  const stat = file?.startsWith(ROOTS[top]) ? statSync(file, { throwIfNoEntry: false }) : undefined;
+  if (!stat || stat.isDirectory()) {
     res.writeHead(404, ISOLATED).end();
     return;
   }
   // An ETag, as the Hugging Face hub sends: a cached copy is revalidated, and a 304 answers.
-  const { size, mtimeMs } = statSync(file);
+  const { size, mtimeMs } = stat;
   const etag = `"${size}-${mtimeMs}"`;
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, { ...ISOLATED, ETag: etag }).end();
