@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The web demo end to end in headless Chromium (tests/browser, Node's test runner): prepares what
+# The web demo end to end in headless Chromium and Firefox (tests/browser, Node's test runner): prepares what
 # the tests need (the wasm build, the reference fixtures, the sample photos and their reference
 # scores), then runs them. Screenshots land in test-artifacts/.
 # usage: test-browser.sh   (CLIP_FIXTURES: fixtures folder, default build/native/fixtures;
@@ -19,11 +19,14 @@ quiet() {  # quiet COMMAND...: no output unless it fails
 }
 
 scripts/setup.sh
-# playwright-core (root package.json, installed by setup.sh) drives Debian's Chromium.
-if [ ! -f node_modules/playwright-core/package.json ]; then
-  echo "test-browser: node_modules/playwright-core is missing (npm ci installs it)" >&2
-  exit 1
-fi
+# playwright-core and puppeteer-core (root package.json, installed by setup.sh) drive Debian's
+# Chromium and Firefox ESR.
+for driver in playwright-core puppeteer-core; do
+  if [ ! -f node_modules/$driver/package.json ]; then
+    echo "test-browser: node_modules/$driver is missing (npm ci installs it)" >&2
+    exit 1
+  fi
+done
 quiet scripts/build-wasm.sh "${CLIP_WASM_BUILD_PREFIX:-}"
 scripts/make-fixtures.sh "$CLIP_FIXTURES"
 quiet python3 tools/copy_sample_images.py

@@ -239,6 +239,9 @@ function storeWhileReading(store, url, response, writes) {
 
 // fetch(url), through the cache unless `cache` is false (a string: the cache folder, Node).
 // Cache writes still in progress when the response is returned are pushed onto `writes`.
+// With a store, the browser's HTTP cache is left out ('no-store'): the store is the one copy, and
+// the HTTP cache would otherwise answer a first download with its own revalidation of an older
+// copy, or keep a second copy of each file it has room for.
 export async function cachedFetch(url, { cache, signal, writes }) {
   const store = cache === false ? null : await openStore(cache);
   if (!store) return fetchExplained(url, { signal });
@@ -249,7 +252,7 @@ export async function cachedFetch(url, { cache, signal, writes }) {
     if (!etag && !absent) return cached;
     let fresh;
     try {
-      fresh = await fetchExplained(url, { signal, headers: etag ? { 'If-None-Match': etag } : {} });
+      fresh = await fetchExplained(url, { signal, cache: 'no-store', headers: etag ? { 'If-None-Match': etag } : {} });
     } catch (error) {
       if (isAbort(error, signal)) throw error;
       return cached; // offline: the cached copy (or absence) is the best there is
@@ -265,7 +268,7 @@ export async function cachedFetch(url, { cache, signal, writes }) {
     if (!fresh.body) return fresh;
     return storeWhileReading(store, url, fresh, writes);
   }
-  const response = await fetchExplained(url, { signal });
+  const response = await fetchExplained(url, { signal, cache: 'no-store' });
   if (isAbsence(response.status)) await storeAbsence(store, url, response.status);
   if (!response.ok || !response.body) return response;
   return storeWhileReading(store, url, response, writes);

@@ -10,13 +10,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
+  ENSEMBLE,
+  SCORE_TOLERANCE,
   artifacts,
+  checkDemoScores,
   classifyWith,
+  demoLabels,
+  demoUrl,
   launchBrowser,
   readPage,
   recordFigure,
   repo,
-  samples,
   startServer,
   testModel,
   waitForModel,
@@ -24,46 +28,10 @@ import {
 
 const model = testModel();
 const STEP_MS = model.real ? 300_000 : 60_000; // ViT-B/32 in f32 on two cores vs. a 6 MB model
-const SCORE_TOLERANCE = 1e-4; // observed ~1e-8 against PyTorch; 1e-4 still tells the photos apart
 const Q8_TOLERANCE = 0.02; // int8 weights: observed ~1e-3 from the f32 scores on the tiny model
-const ENSEMBLE = [
-  'itap of a {}.',
-  'a bad photo of the {}.',
-  'a origami {}.',
-  'a photo of the large {}.',
-  'a {} in a video game.',
-  'art of the {}.',
-  'a photo of the small {}.',
-];
-const pageUrl = (base) => `${base}?model=${encodeURIComponent(model.url)}`;
-
-// Scores shown for `sample` with `kind` templates ('single' | 'ensemble'): they must add up to 1,
-// and match the reference (tiny model) or name what the photo shows (real model).
-function checkScores(shown, sampleName, kind) {
-  const results = shown.results;
-  assert.ok(results.length >= 2, 'the page lists the labels with scores');
-  const sum = results.reduce((total, r) => total + r.score, 0);
-  assert.ok(Math.abs(sum - 1) < 1e-5, `probabilities add up to 1 (got ${sum})`);
-  const shownSum = results.reduce((total, r) => total + Number.parseFloat(r.shown), 0);
-  assert.ok(Math.abs(shownSum - 100) <= 0.05 * results.length + 1e-9, `percentages add up to ~100 (got ${shownSum})`);
-  for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score, 'sorted by score');
-  assert.ok(results[0].top && !results[1].top, 'the top label is marked');
-
-  const sample = samples.find((s) => s.name === sampleName);
-  if (model.real) {
-    assert.equal(results[0].label, sample.label, `OpenAI's ViT-B/32 names ${sampleName}`);
-    return;
-  }
-  const reference = model.demoReference;
-  const probs = reference.images[sampleName].probs[kind];
-  const expectedTop = reference.labels[probs.indexOf(Math.max(...probs))];
-  assert.equal(results[0].label, expectedTop, `top label of ${sampleName} as the Python reference has it`);
-  assert.equal(results.length, reference.labels.length);
-  for (const { label, score } of results) {
-    const expected = probs[reference.labels.indexOf(label)];
-    assert.ok(Math.abs(score - expected) < SCORE_TOLERANCE, `${sampleName}/${label}: ${score} vs. reference ${expected}`);
-  }
-}
+const pageUrl = (base) => demoUrl(base, model);
+const checkScores = (shown, sampleName, kind) => checkDemoScores(model, shown, sampleName, kind);
+const defaultLabels = () => demoLabels(model);
 
 async function setLabels(page, labels, preset, templates) {
   await page.fill('#labels', labels.join('\n'));
@@ -71,7 +39,6 @@ async function setLabels(page, labels, preset, templates) {
   if (templates) await page.fill('#templates', templates.join('\n'));
 }
 
-const defaultLabels = () => (model.real ? samples.map((s) => s.label).concat(['dog', 'car', 'bird', 'flower']) : model.demoReference.labels);
 
 async function screenshot(page, name) {
   mkdirSync(artifacts, { recursive: true });

@@ -1,6 +1,7 @@
 // Shared set-up of the browser tests: the demo server on a free loopback port, Debian's Chromium
 // through playwright-core with a new empty profile, and the model and references to test with.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,23 +10,11 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CAMERA_FLAGS, CHROMIUM, CHROMIUM_FLAGS } from '../js/browsers.mjs';
+
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const artifacts = path.join(repo, 'test-artifacts');
 const fixtures = path.resolve(repo, process.env.CLIP_FIXTURES ?? 'build/native/fixtures');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-// Flags that work as root in a container (TOOLCHAIN.md); the profile folder is added per launch.
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // A synthetic camera, granted without a prompt, for the webcam snapshot.
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-];
 
 function readJson(file, hint) {
   if (!existsSync(file)) throw new Error(`${file} is missing: ${hint}`);
@@ -50,6 +39,54 @@ export function testModel() {
     jsReference: readJson(path.join(fixtures, 'js', 'reference.json'), hint),
     imagesDir: path.join(fixtures, 'js', 'images'),
   };
+}
+
+export const SCORE_TOLERANCE = 1e-4; // observed ~1e-8 against PyTorch; 1e-4 still tells the photos apart
+// The demo's "ensemble" preset: the CLIP paper's seven ImageNet templates.
+export const ENSEMBLE = [
+  'itap of a {}.',
+  'a bad photo of the {}.',
+  'a origami {}.',
+  'a photo of the large {}.',
+  'a {} in a video game.',
+  'art of the {}.',
+  'a photo of the small {}.',
+];
+
+// The demo page at `base`, loading `model` (from testModel()).
+export const demoUrl = (base, model) => `${base}?model=${encodeURIComponent(model.url)}`;
+
+// The labels to classify with: the reference's for the tiny model; for the real one, what the
+// sample photos show and a few more.
+export const demoLabels = (model) =>
+  model.real ? samples.map((s) => s.label).concat(['dog', 'car', 'bird', 'flower']) : model.demoReference.labels;
+
+// Scores shown for `sampleName` with `kind` templates ('single' | 'ensemble'): they must add up
+// to 1, and match the reference (tiny model) or name what the photo shows (real model).
+export function checkDemoScores(model, shown, sampleName, kind) {
+  const results = shown.results;
+  assert.ok(results.length >= 2, 'the page lists the labels with scores');
+  const sum = results.reduce((total, r) => total + r.score, 0);
+  assert.ok(Math.abs(sum - 1) < 1e-5, `probabilities add up to 1 (got ${sum})`);
+  const shownSum = results.reduce((total, r) => total + Number.parseFloat(r.shown), 0);
+  assert.ok(Math.abs(shownSum - 100) <= 0.05 * results.length + 1e-9, `percentages add up to ~100 (got ${shownSum})`);
+  for (let i = 1; i < results.length; i++) assert.ok(results[i - 1].score >= results[i].score, 'sorted by score');
+  assert.ok(results[0].top && !results[1].top, 'the top label is marked');
+
+  const sample = samples.find((s) => s.name === sampleName);
+  if (model.real) {
+    assert.equal(results[0].label, sample.label, `OpenAI's ViT-B/32 names ${sampleName}`);
+    return;
+  }
+  const reference = model.demoReference;
+  const probs = reference.images[sampleName].probs[kind];
+  const expectedTop = reference.labels[probs.indexOf(Math.max(...probs))];
+  assert.equal(results[0].label, expectedTop, `top label of ${sampleName} as the Python reference has it`);
+  assert.equal(results.length, reference.labels.length);
+  for (const { label, score } of results) {
+    const expected = probs[reference.labels.indexOf(label)];
+    assert.ok(Math.abs(score - expected) < SCORE_TOLERANCE, `${sampleName}/${label}: ${score} vs. reference ${expected}`);
+  }
 }
 
 // Starts web-demo/server.mjs; resolves to {url, stop()}.
@@ -92,7 +129,7 @@ export async function launchBrowser(viewport = { width: 1200, height: 900 }) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...CAMERA_FLAGS],
     viewport,
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -146,6 +183,16 @@ export function readPage(page) {
   });
 }
 
+// Resolves once predicate(arg) holds on the page. Polled through page.evaluate, which
+// playwright-core and puppeteer-core both have (their waitForFunction signatures differ).
+export async function waitOnPage(page, predicate, arg, timeout) {
+  const end = Date.now() + timeout;
+  while (!(await page.evaluate(predicate, arg))) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${predicate}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 // Runs `action` (which starts a classification) and waits until the page has finished one for
 // `image` (it marks both on <body>).
 export async function classifyWith(page, image, action, timeout) {
@@ -153,12 +200,13 @@ export async function classifyWith(page, image, action, timeout) {
     document.body.dataset.state = 'test-waiting';
   });
   await action();
-  await page.waitForFunction(
+  await waitOnPage(
+    page,
     (name) =>
       (document.body.dataset.image === name && document.body.dataset.state === 'done') ||
       document.body.dataset.state === 'error',
     image,
-    { timeout },
+    timeout,
   );
   const shown = await readPage(page);
   if (shown.state === 'error') throw new Error(`the page shows an error: ${shown.error}`);
@@ -167,11 +215,7 @@ export async function classifyWith(page, image, action, timeout) {
 
 // Model ready (or an error shown).
 export async function waitForModel(page, timeout) {
-  await page.waitForFunction(
-    () => document.body.dataset.model === 'ready' || document.body.dataset.state === 'error',
-    undefined,
-    { timeout },
-  );
+  await waitOnPage(page, () => document.body.dataset.model === 'ready' || document.body.dataset.state === 'error', null, timeout);
   const shown = await readPage(page);
   if (shown.state === 'error') throw new Error(`the page shows an error: ${shown.error}`);
   return shown;

@@ -1,7 +1,8 @@
-// The package in headless Chromium (Debian's, driven by playwright-core), served from 127.0.0.1:
+// The package in headless Chromium and Firefox (Debian's; browsers.mjs), served from 127.0.0.1:
 // build choice by crossOriginIsolated, browser image inputs, the Cache API with ETag
-// revalidation, and the worker-hosted form. Then the web demo's page with the tiny test model:
-// what it shows when models and images change, fail or are too large, and its URL parameters.
+// revalidation, and the worker-hosted form. Then the web demo's page in Chromium with the tiny
+// test model: what it shows when models and images change, fail or are too large, and its URL
+// parameters.
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -11,13 +12,10 @@ import { extname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 
-import { chromium } from 'playwright-core';
-
 import { startServer as startDemoServer } from '../../web-demo/server.mjs';
+import { BROWSERS, CAMERA_FLAGS, launchChromium } from './browsers.mjs';
 import { FIXTURES, REFERENCE, ROOT, imagePath, recordFigure } from './helpers.mjs';
 
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
 const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title><body></body>';
 
@@ -56,7 +54,7 @@ function startServer() {
   return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
 }
 
-describe('browser (headless Chromium)', () => {
+for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () => {
   let server;
   let browser;
   let base;
@@ -65,10 +63,7 @@ describe('browser (headless Chromium)', () => {
   before(async () => {
     server = await startServer();
     base = `http://127.0.0.1:${server.port}`;
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: CHROMIUM_FLAGS,
-    });
+    browser = await engine.launch();
   });
   after(async () => {
     await browser?.close();
@@ -121,10 +116,10 @@ describe('browser (headless Chromium)', () => {
     }, { reference: ref });
     assert.equal(result.isolated, true);
     assert.equal(result.build, 'clip-wasm-threads');
-    assert.equal(result.relaxedSimd, true, 'Chromium runs the relaxed-SIMD kernels');
+    assert.equal(result.relaxedSimd, true, `${engine.name} runs the relaxed-SIMD kernels`);
     assert.equal(result.threads, 2);
     for (const [name, c] of Object.entries(result.cosines)) assert.ok(c >= 0.99999, `${name}: cosine ${c}`);
-    recordFigure('js-browser', 'min-input-cosine', Math.min(...Object.values(result.cosines)).toFixed(8));
+    recordFigure('js-browser', `min-input-cosine(${engine.name})`, Math.min(...Object.values(result.cosines)).toFixed(8));
     assert.ok(result.text >= 0.99999, 'NFD text');
     assert.match(result.error, /embedImage: .*(not a JPEG|unrecognized)/i);
     assert.ok(result.after >= 0.99999, 'usable after an error');
@@ -328,9 +323,7 @@ describe('web demo page (headless Chromium, tiny test model)', () => {
     }
     isolated = await startDemoServer({ port: 0, models, quiet: true });
     plain = await startDemoServer({ port: 0, models, isolated: false, quiet: true });
-    // A fake camera that needs no permission prompt, for the webcam test.
-    const camera = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: [...CHROMIUM_FLAGS, ...camera] });
+    browser = await launchChromium(CAMERA_FLAGS);
     context = await browser.newContext();
     // Records the prompts the page sends to its model's Worker.
     await context.addInitScript(() => {

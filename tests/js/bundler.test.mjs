@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 import { build, createLogger, createServer as createViteServer } from 'vite';
 import webpack from 'webpack';
 
+import { launchChromium } from './browsers.mjs';
 import { FIXTURES, REFERENCE, ROOT, cosine, imagePath } from './helpers.mjs';
 
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html',
   '.json': 'application/json', '.png': 'image/png' };
 
@@ -85,7 +83,7 @@ describe('bundled by Vite', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'clip-wasm-vite-'));
     makeApp(join(dir, 'app'));
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
