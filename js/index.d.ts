@@ -38,9 +38,10 @@ export interface LoadOptions {
   threads?: number;
   /**
    * Use relaxed SIMD's fused multiply-add in the f32 matrix products where the engine has it
-   * (Chromium 114+, Node 22+; on Node 20 the package sets V8's flag only while compiling its module): faster, and
-   * results can then differ in the last bits between CPUs with and without FMA. Default true;
-   * false gives the same rounding everywhere.
+   * (Chromium 114+, Firefox, Node 22+; on Node 20 the package sets V8's flag only while compiling
+   * its module). Results can then differ in the last bits between CPUs with and without FMA.
+   * Default: where it is the faster choice (V8: Node and Chromium; Firefox runs it slower); true
+   * uses it wherever the engine has it; false gives the same rounding everywhere.
    */
   relaxedSimd?: boolean;
   /** Called with each progress event. */

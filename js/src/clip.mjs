@@ -597,7 +597,7 @@ async function streamWeights(loader, heap, { file, name }, progress, signal, onC
  */
 export async function load(source = DEFAULT_MODEL, options = {}) {
   const settings = checkOptions(options, LOAD_OPTIONS, 'load');
-  const { dtype = 'f32', threads, relaxedSimd = true, onProgress, cache = true, signal, waitFor = 'all' } = settings;
+  const { dtype = 'f32', threads, relaxedSimd, onProgress, cache = true, signal, waitFor = 'all' } = settings;
   if (!DTYPES.includes(dtype)) throw new Error(`dtype must be one of ${DTYPES.join(', ')}, got '${dtype}'`);
   if (waitFor !== 'all' && waitFor !== 'image') throw new Error(`waitFor must be 'all' or 'image', got '${waitFor}'`);
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('onProgress must be a function');

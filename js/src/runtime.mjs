@@ -7,7 +7,7 @@
 // so dispose() returns all of it.
 
 import { hardwareThreads, isNode, nodeModules } from './node.mjs';
-import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
+import { patchRelaxedMadd, relaxedSimdAvailable, relaxedSimdFaster, withRelaxedSimdFlag } from './relaxed-simd.mjs';
 
 export { nodeModules }; // awaited before chooseBuild()
 
@@ -25,11 +25,15 @@ export function threadsAvailable() {
   return isNode || globalThis.crossOriginIsolated === true;
 }
 
-// Picks the build, thread count and kernels for a requested `threads` (undefined = automatic):
-// relaxed-SIMD kernels unless `relaxedSimd` is false or the engine lacks them.
-export function chooseBuild(threads, relaxedSimd = true) {
-  if (typeof relaxedSimd !== 'boolean') throw new TypeError(`relaxedSimd must be true or false, got ${relaxedSimd}`);
-  return { ...chooseThreads(threads), relaxedSimd: relaxedSimd && relaxedSimdAvailable() };
+// Picks the build, thread count and kernels for a requested `threads` and `relaxedSimd`
+// (undefined = automatic): relaxed-SIMD kernels where the engine has them, unless `relaxedSimd` is
+// false, or undefined where they are the slower ones.
+export function chooseBuild(threads, relaxedSimd) {
+  if (relaxedSimd !== undefined && typeof relaxedSimd !== 'boolean') {
+    throw new TypeError(`relaxedSimd must be true or false, got ${relaxedSimd}`);
+  }
+  const relaxed = relaxedSimd ?? relaxedSimdFaster();
+  return { ...chooseThreads(threads), relaxedSimd: relaxed && relaxedSimdAvailable() };
 }
 
 function chooseThreads(threads) {

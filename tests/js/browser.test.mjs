@@ -112,11 +112,21 @@ for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () 
       const ranked = await clip.classify(img, reference.zeroShot.labels, { templates: reference.zeroShot.templates });
       const info = clip.info;
       await clip.dispose();
-      return { isolated: crossOriginIsolated, build: info.build, relaxedSimd: info.relaxedSimd, threads: info.threads, cosines, text, error, after, ranked };
+      // The other kernels, asked for by name.
+      const other = await load('/iso/fixtures/tiny-hf/', { threads: 1, cache: false, relaxedSimd: !info.relaxedSimd });
+      const otherImage = cosine(await other.embedImage(blob), reference.images['photo.png']);
+      const otherRelaxedSimd = other.info.relaxedSimd;
+      await other.dispose();
+      return {
+        isolated: crossOriginIsolated, build: info.build, relaxedSimd: info.relaxedSimd, threads: info.threads, cosines, text, error, after, ranked,
+        otherRelaxedSimd, otherImage,
+      };
     }, { reference: ref });
     assert.equal(result.isolated, true);
     assert.equal(result.build, 'clip-wasm-threads');
-    assert.equal(result.relaxedSimd, true, `${engine.name} runs the relaxed-SIMD kernels`);
+    assert.equal(result.relaxedSimd, engine.relaxedSimdByDefault, `${engine.name}: relaxed-SIMD kernels by default`);
+    assert.equal(result.otherRelaxedSimd, !engine.relaxedSimdByDefault, 'relaxedSimd chooses the kernels');
+    assert.ok(result.otherImage >= 0.99999, `other kernels: cosine ${result.otherImage}`);
     assert.equal(result.threads, 2);
     for (const [name, c] of Object.entries(result.cosines)) assert.ok(c >= 0.99999, `${name}: cosine ${c}`);
     recordFigure('js-browser', `min-input-cosine(${engine.name})`, Math.min(...Object.values(result.cosines)).toFixed(8));
