@@ -1,17 +1,29 @@
 #!/usr/bin/env node
-// Loading f32 ViT-B/32 in a browser page (headless Chromium, cross-origin isolated so both
-// runtimes get their threads), over HTTP from a loopback server, beside onnxruntime-web:
+// clip-wasm beside onnxruntime-web in a browser page: Debian's headless Chromium or Firefox ESR,
+// the page cross-origin isolated so both runtimes get their threads, every file over HTTP from a
+// loopback server. ViT-B/32 shapes; the runtimes take turns, each in a fresh browser profile.
+//
+// Phase `load` (f32):
 //   ours            load(URL, {cache: false}): the safetensors checkpoint, streamed
 //   ours, caching   load(URL): the first load of a profile, storing the files in the Cache API
 //   ours, cached    load(URL) again: the same files from the Cache API, each revalidated (304)
 //   ort-web         fetch() of the image and dynamic-length text ONNX exports, then a session
 //                   on each (wasm backend, the same thread count, graph optimizations on)
-// Each measurement runs in a fresh browser profile; the runtimes take turns. Before the timed
-// load each page starts its runtime (ours: compiles the module; ort-web: a session on a one-node
-// model), as bench/node does, so the figures compare loads, not start-ups.
-// Writes one JSON file and prints a Markdown table. scripts/bench.sh prepares the inputs.
+// Before the timed load each page starts its runtime (ours: compiles the module; ort-web: a
+// session on a one-node model), as bench/node does, so the figures compare loads, not start-ups.
 //
-// usage: node bench/browser/load.mjs [--out FILE] [--threads 1,2] [--repeats N]
+// Phase `latency`: one image (preprocessed, 3x224x224) and one short prompt ("a photo of a
+// dog.", 8 tokens; onnxruntime-web runs the dynamic-length text export on the same ids), the
+// median of 7 calls after 3 warm-up calls:
+//   ours, relaxed SIMD / ours, SIMD128   f32, with relaxedSimd true / false (the package's
+//                                        default depends on the engine: printed)
+//   ours, int8                           q8 (quantized at load from the f32 file)
+//   ort-web f32 / ort-web int8           the f32 and dynamic-quantized exports
+//
+// Writes one JSON file and prints Markdown tables. scripts/bench.sh prepares the inputs.
+//
+// usage: node bench/browser/bench.mjs [--browser chromium|firefox] [--phases load,latency]
+//                                     [--threads 1,2] [--repeats N] [--out FILE]
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,25 +32,33 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 import { median, round } from '../node/util.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const EXECUTABLES = { chromium: process.env.CHROMIUM ?? '/usr/bin/chromium', firefox: process.env.FIREFOX ?? '/usr/bin/firefox-esr' };
 const { values } = parseArgs({
   options: {
-    out: { type: 'string', default: join(root, 'build/bench/browser-load.json') },
+    browser: { type: 'string', default: 'chromium' },
+    phases: { type: 'string', default: 'load,latency' },
+    out: { type: 'string' },
     threads: { type: 'string', default: '1,2' },
     repeats: { type: 'string', default: '3' },
     model: { type: 'string', default: join(root, 'build/bench/model') },
     onnx: { type: 'string', default: join(root, 'build/bench/onnx') },
-    chromium: { type: 'string', default: process.env.CHROMIUM ?? '/usr/bin/chromium' },
   },
 });
+const browserName = values.browser;
+const phases = values.phases.split(',');
 const threadCounts = values.threads.split(',').map(Number);
 const repeats = Number(values.repeats);
+if (!(browserName in EXECUTABLES)) throw new Error(`--browser takes chromium or firefox, got ${browserName}`);
+if (!phases.every((p) => p === 'load' || p === 'latency')) throw new Error(`--phases takes load and/or latency, got ${values.phases}`);
 if (!threadCounts.every((t) => Number.isInteger(t) && t >= 1) || !(Number.isInteger(repeats) && repeats >= 1)) {
   throw new Error('--threads takes counts >= 1 (e.g. 1,2) and --repeats a count >= 1');
 }
+const out = values.out ?? join(root, `build/bench/browser-${browserName}.json`);
 
 // /js/... the package, /ort/... onnxruntime-web's dist, /model/... and /onnx/... the weights;
 // every response cross-origin isolated.
@@ -56,7 +76,7 @@ const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Em
 const server = createServer((req, res) => {
   const [, top, ...rest] = decodeURIComponent(new URL(req.url, 'http://x').pathname).split('/');
   if (top === 'page.html') {
-    res.writeHead(200, { ...ISOLATED, 'Content-Type': 'text/html' }).end('<!doctype html><title>load</title>');
+    res.writeHead(200, { ...ISOLATED, 'Content-Type': 'text/html' }).end('<!doctype html><title>bench</title>');
     return;
   }
   const file = ROOTS[top] && join(ROOTS[top], ...rest);
@@ -79,10 +99,10 @@ const server = createServer((req, res) => {
 await new Promise((done) => server.listen(0, '127.0.0.1', done));
 const base = `http://127.0.0.1:${server.address().port}`;
 
-// Run in the page (as source text, so arrow functions): the runtime started, then the timed
-// loads. Each returns {name: ms}.
-const PAGE_TASKS = {
-  ours: async (threads) => {
+// Run in the page (as source text, so arrow functions): each takes {threads, tokens} and returns
+// {row: ms} (and `tokens`, the prompt's ids, from ours).
+const LOAD_TASKS = {
+  ours: async ({ threads }) => {
     const { load } = await import('/js/src/index.mjs');
     const { chooseBuild, createInstance } = await import('/js/src/runtime.mjs');
     const { build, threads: count, relaxedSimd } = chooseBuild(threads);
@@ -99,7 +119,7 @@ const PAGE_TASKS = {
     }
     return times;
   },
-  'ort-web': async (threads) => {
+  'ort-web': async ({ threads }) => {
     const ort = await import('/ort/ort.wasm.min.mjs');
     Object.assign(ort.env.wasm, { numThreads: threads, wasmPaths: '/ort/', proxy: false });
     const bytes = async (file) => new Uint8Array(await (await fetch(`/onnx/${file}`)).arrayBuffer());
@@ -115,25 +135,101 @@ const PAGE_TASKS = {
   },
 };
 
+// The median of 7 timed calls of `call` after 3 untimed ones.
+const TIMED = `async (call) => {
+  for (let i = 0; i < 3; i++) await call();
+  const times = [];
+  for (let i = 0; i < 7; i++) {
+    const start = performance.now();
+    await call();
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b)[3];
+}`;
+const PIXELS = '() => new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * 0.01))';
+const PROMPT = 'a photo of a dog.';
+
+const oursLatency = (name, options) => `async ({ threads }) => {
+  const timed = ${TIMED};
+  const { load } = await import('/js/src/index.mjs');
+  const clip = await load('/model/', { threads, cache: false, ...${JSON.stringify(options)} });
+  if (clip.info.threads !== threads) throw new Error('ours: asked ' + threads + ' threads, runs ' + clip.info.threads);
+  const pixels = (${PIXELS})();
+  const image = await timed(() => clip.embedImage(pixels));
+  const text = await timed(() => clip.embedText(${JSON.stringify(PROMPT)}));
+  const tokens = Array.from(await clip.tokenize(${JSON.stringify(PROMPT)}));
+  await clip.dispose();
+  return { ['${name} image']: image, ['${name} text']: text, tokens };
+}`;
+const ortLatency = (name, imageFile, textFile) => `async ({ threads, tokens }) => {
+  const timed = ${TIMED};
+  const ort = await import('/ort/ort.wasm.min.mjs');
+  Object.assign(ort.env.wasm, { numThreads: threads, wasmPaths: '/ort/', proxy: false });
+  const session = async (file) => ort.InferenceSession.create(new Uint8Array(await (await fetch('/onnx/' + file)).arrayBuffer()),
+    { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const image = await session('${imageFile}');
+  const pixels = new ort.Tensor('float32', (${PIXELS})(), [1, 3, 224, 224]);
+  const imageMs = await timed(() => image.run({ [image.inputNames[0]]: pixels }));
+  await image.release();
+  const text = await session('${textFile}');
+  const ids = new ort.Tensor('int64', BigInt64Array.from(tokens, BigInt), [1, tokens.length]);
+  const textMs = await timed(() => text.run({ [text.inputNames[0]]: ids }));
+  await text.release();
+  return { ['${name} image']: imageMs, ['${name} text']: textMs };
+}`;
+// Ours first: it gives the prompt's token ids to onnxruntime-web.
+const LATENCY_TASKS = {
+  'ours, relaxed SIMD': oursLatency('ours, relaxed SIMD', { relaxedSimd: true }),
+  'ours, SIMD128': oursLatency('ours, SIMD128', { relaxedSimd: false }),
+  'ours, int8': oursLatency('ours, int8', { dtype: 'q8' }),
+  'ort-web f32': ortLatency('ort-web f32', 'image.onnx', 'text_dynamic.onnx'),
+  'ort-web int8': ortLatency('ort-web int8', 'image_q8.onnx', 'text_dynamic_q8.onnx'),
+};
+
+// A fresh browser on a persistent profile, as a user's (an incognito one keeps the Cache API in
+// memory, where 600 MB does not fit).
+async function openBrowser(profile) {
+  if (browserName === 'firefox') {
+    const browser = await puppeteer.launch({ browser: 'firefox', executablePath: EXECUTABLES.firefox, headless: true, userDataDir: profile });
+    return { page: await browser.newPage(), close: () => browser.close() };
+  }
+  const context = await chromium.launchPersistentContext(profile, { executablePath: EXECUTABLES.chromium, args: ['--no-sandbox'] });
+  return { page: await context.newPage(), close: () => context.close() };
+}
+
 const profiles = mkdtempSync(join(tmpdir(), 'clip-bench-browser-'));
-const samples = {}; // `${name} ${threads}` -> [ms]
+const samples = {}; // `${row} ${threads}` -> [ms]
+const meta = { date: new Date().toISOString(), browser: browserName, threads: threadCounts, repeats, model: ROOTS.model, onnx: ROOTS.onnx };
 try {
   for (let pass = 0; pass < repeats; pass++) {
     for (const threads of threadCounts) {
-      for (const runtime of Object.keys(PAGE_TASKS)) {
-        // A persistent profile, as a user's: an incognito one keeps the Cache API in memory,
-        // where 600 MB does not fit.
+      let tokens = null;
+      const tasks = [
+        ...(phases.includes('load') ? Object.entries(LOAD_TASKS) : []),
+        ...(phases.includes('latency') ? Object.entries(LATENCY_TASKS) : []),
+      ];
+      for (const [name, task] of tasks) {
         const profile = mkdtempSync(join(profiles, 'p-'));
-        const context = await chromium.launchPersistentContext(profile, { executablePath: values.chromium, args: ['--no-sandbox'] });
+        const browser = await openBrowser(profile);
         try {
-          const page = await context.newPage();
+          const { page } = browser;
           await page.goto(`${base}/page.html`);
           if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the page is not cross-origin isolated');
-          const times = await page.evaluate(`(${PAGE_TASKS[runtime]})(${threads})`);
-          for (const [name, ms] of Object.entries(times)) (samples[`${name} ${threads}`] ??= []).push(round(ms));
-          process.stderr.write(`browser load: round ${pass + 1}, ${runtime}, ${threads} thread(s): ${JSON.stringify(times, (k, v) => (typeof v === 'number' ? Math.round(v) : v))}\n`);
+          if (!meta.userAgent) {
+            meta.userAgent = await page.evaluate(() => navigator.userAgent);
+            meta.defaultKernels = await page.evaluate(async () => {
+              const { chooseBuild } = await import('/js/src/runtime.mjs');
+              return chooseBuild(1).relaxedSimd ? 'relaxed SIMD' : 'SIMD128';
+            });
+          }
+          const times = await page.evaluate(`(${task})(${JSON.stringify({ threads, tokens })})`);
+          if (times.tokens) tokens = times.tokens;
+          delete times.tokens;
+          for (const [row, ms] of Object.entries(times)) (samples[`${row} ${threads}`] ??= []).push(round(ms));
+          const shown = JSON.stringify(times, (k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v));
+          process.stderr.write(`${browserName}: round ${pass + 1}, ${name}, ${threads} thread(s): ${shown}\n`);
         } finally {
-          await context.close();
+          await browser.close();
           rmSync(profile, { recursive: true, force: true });
         }
       }
@@ -144,20 +240,29 @@ try {
   rmSync(profiles, { recursive: true, force: true });
 }
 
-const results = {
-  meta: { date: new Date().toISOString(), chromium: values.chromium, threads: threadCounts, repeats, model: ROOTS.model, onnx: ROOTS.onnx },
-  samples,
-  medians: Object.fromEntries(Object.entries(samples).map(([key, ms]) => [key, round(median(ms))])),
-};
-mkdirSync(dirname(resolve(values.out)), { recursive: true });
-writeFileSync(values.out, JSON.stringify(results, null, 2));
+const medians = Object.fromEntries(Object.entries(samples).map(([key, ms]) => [key, round(median(ms))]));
+mkdirSync(dirname(resolve(out)), { recursive: true });
+writeFileSync(out, JSON.stringify({ meta, samples, medians }, null, 2));
 
-const names = ['ours', 'ours, caching', 'ours, cached', 'ort-web'];
-console.log(`| load in headless Chromium, ms (median of ${repeats}) | ${threadCounts.map((t) => `${t} thread${t > 1 ? 's' : ''}`).join(' | ')} |`);
-console.log(`|---|${threadCounts.map(() => '---:').join('|')}|`);
-for (const name of names) console.log(`| ${name} | ${threadCounts.map((t) => results.medians[`${name} ${t}`]).join(' | ')} |`);
-for (const t of threadCounts) {
-  const ratio = results.medians[`ort-web ${t}`] / results.medians[`ours ${t}`];
-  console.log(`ours vs ort-web (${t}t), both over HTTP: load ${ratio.toFixed(2)}x faster`);
+const table = (title, rows) => {
+  console.log(`| ${title} | ${threadCounts.map((t) => `${t} thread${t > 1 ? 's' : ''}`).join(' | ')} |`);
+  console.log(`|---|${threadCounts.map(() => '---:').join('|')}|`);
+  for (const row of rows) console.log(`| ${row} | ${threadCounts.map((t) => medians[`${row} ${t}`] ?? '-').join(' | ')} |`);
+  console.log();
+};
+const ratio = (slow, fast) => threadCounts.map((t) => (medians[`${slow} ${t}`] / medians[`${fast} ${t}`]).toFixed(2)).join(' / ');
+console.log(`${meta.userAgent}; the package's default kernels here: ${meta.defaultKernels}; ms, median of ${repeats} rounds\n`);
+if (phases.includes('load')) {
+  table('load, f32', ['ours', 'ours, caching', 'ours, cached', 'ort-web']);
+  console.log(`load: ours ${ratio('ort-web', 'ours')}x faster than ort-web (both over HTTP; ${threadCounts.join(' / ')} threads)`);
 }
-console.log(`results in ${values.out}`);
+if (phases.includes('latency')) {
+  const ours = `ours, ${meta.defaultKernels}`;
+  const rows = ['ours, relaxed SIMD', 'ours, SIMD128', 'ours, int8', 'ort-web f32', 'ort-web int8'];
+  table('image', rows.map((r) => `${r} image`));
+  table('short text', rows.map((r) => `${r} text`));
+  console.log(`image f32 (${ours}): ${ratio('ort-web f32 image', `${ours} image`)}x faster than ort-web f32`);
+  console.log(`image int8: ${ratio('ort-web f32 image', 'ours, int8 image')}x faster than ort-web f32, ${ratio('ort-web int8 image', 'ours, int8 image')}x than its int8`);
+  console.log(`short text f32 (${ours}): ${ratio('ort-web f32 text', `${ours} text`)}x faster than ort-web's dynamic-length export`);
+}
+console.log(`results in ${out}`);
