@@ -42,8 +42,8 @@ export function relaxedSimdAvailable() {
 
 // Whether the relaxed kernels are the faster ones here. They are in V8 (Node, Chromium): f32
 // images 15-17% faster on one thread. Firefox's engine runs them slower than SIMD128's
-// multiply-then-add: f32 images 260-264 against 231 ms on one thread, 142-144 against 127 ms on
-// two (Firefox 153 ESR, bench/README.md, In a browser).
+// multiply-then-add: f32 images 261 against 232 ms on one thread, 163 against 129 ms on two
+// (medians; Firefox 153 ESR, bench/README.md, In a browser).
 export function relaxedSimdFaster() {
   const agent = globalThis.navigator?.userAgent ?? '';
   return !/\bFirefox\//.test(agent);
