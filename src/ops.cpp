@@ -11,15 +11,16 @@
 namespace clip {
 namespace {
 
-// Rows split into tiles of kMaxGemmRows (M) and a remainder r: one tile of r rows, except that
+// Rows split into tiles of gemm_rows() (M) and a remainder r: one tile of r rows, except that
 // r = 1 becomes M - 1 and 2 rows (50 rows in 4-row tiles: 12 x 4 + 2; 77: 18 x 4 + 3 + 2). The
 // 2-row f32 kernel works on 16 columns at a time and keeps as many accumulators as the 4-row one,
 // where 3 rows keep 6 and 1 row 2. Measured (wasm probe build, relaxed SIMD, 50x768x768, 1
 // thread): 11 x 4 + 2 x 3 rows 51.6-52.0 GFLOP/s, 12 x 4 + 2 52.9-53.4 (48 rows: 53.2-53.8).
 struct RowTiles {
-  size_t total, full, tail[2], count;
-  explicit RowTiles(size_t rows) : total(rows), full(rows / kernels::kMaxGemmRows), tail{0, 0} {
-    const size_t m = kernels::kMaxGemmRows, r = rows % m;
+  size_t m, total, full, tail[2], count;
+  explicit RowTiles(size_t rows)
+      : m(static_cast<size_t>(kernels::gemm_rows())), total(rows), full(rows / m), tail{0, 0} {
+    const size_t r = rows % m;
     if (r == 1 && full > 0) {
       --full;
       tail[0] = m - 1;
@@ -29,11 +30,8 @@ struct RowTiles {
     }
     count = full + (tail[0] != 0) + (tail[1] != 0);
   }
-  size_t begin(size_t t) const {
-    const size_t m = kernels::kMaxGemmRows;
-    return t <= full ? t * m : full * m + tail[0];
-  }
-  size_t rows(size_t t) const { return t < full ? kernels::kMaxGemmRows : tail[t - full]; }
+  size_t begin(size_t t) const { return t <= full ? t * m : full * m + tail[0]; }
+  size_t rows(size_t t) const { return t < full ? m : tail[t - full]; }
 };
 
 // Output columns are cut into chunks of whole panels: with one row tile, the unit of work a
@@ -288,7 +286,7 @@ void multi_head_attention(const float* q, int first_query, int queries, const fl
     packed_k.resize(kernels::f32_gemm_packed_size(n, dim));
     packed_v.resize(kernels::f32_gemm_packed_size(dim, n));
     scores.resize(m * n);
-    tile.resize(kernels::kMaxGemmRows * std::max(n, dim));  // one row tile of Q_h or P
+    tile.resize(kernels::kGemmKernelRows * std::max(n, dim));  // one row tile of Q_h or P
     kernels::pack_f32_gemm(n, dim, k + h * dim, width, nullptr, packed_k.data());
     kernels::pack_f32_gemm_kn(n, dim, v + h * dim, width, nullptr, packed_v.data());
     // K_h and V_h were just packed: nothing to read ahead (the kernels read this byte again).

@@ -44,6 +44,7 @@ EMSCRIPTEN_BINDINGS(clip_wasm) {
 
   function("memoryStats", &memory_stats);
   function("enableRelaxedSimd", &kernels::enable_relaxed_simd);
+  function("setGemmRows", &kernels::set_gemm_rows);
   function("defaultTemplates", &default_templates);
   function("ensembleTemplates", &ensemble_templates);
 }

@@ -40,14 +40,6 @@ export function relaxedSimdAvailable() {
   return relaxedSimdSupport() !== 'none';
 }
 
-// Whether the relaxed kernels are the faster ones here. They are in V8 (Node, Chromium): f32
-// images 15-17% faster on one thread. Firefox's engine runs them slower than SIMD128's
-// multiply-then-add: f32 images 261 against 232 ms on one thread, 163 against 129 ms on two
-// (medians; Firefox 153 ESR, bench/README.md, In a browser).
-export function relaxedSimdFaster() {
-  const agent = globalThis.navigator?.userAgent ?? '';
-  return !/\bFirefox\//.test(agent);
-}
 
 // Runs `work` (a compile) with the flag on where the engine needs it. Every caller holds the flag
 // until its work is done: V8 reads it while compiling, after WebAssembly.compile() returns.

@@ -7,7 +7,8 @@
 // so dispose() returns all of it.
 
 import { hardwareThreads, isNode, nodeModules } from './node.mjs';
-import { patchRelaxedMadd, relaxedSimdAvailable, relaxedSimdFaster, withRelaxedSimdFlag } from './relaxed-simd.mjs';
+import { GEMM_ROWS, RELAXED_SIMD_FASTER } from './engine.mjs';
+import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
 
 export { nodeModules }; // awaited before chooseBuild()
 
@@ -32,7 +33,7 @@ export function chooseBuild(threads, relaxedSimd) {
   if (relaxedSimd !== undefined && typeof relaxedSimd !== 'boolean') {
     throw new TypeError(`relaxedSimd must be true or false, got ${relaxedSimd}`);
   }
-  const relaxed = relaxedSimd ?? relaxedSimdFaster();
+  const relaxed = relaxedSimd ?? RELAXED_SIMD_FASTER;
   return { ...chooseThreads(threads), relaxedSimd: relaxed && relaxedSimdAvailable() };
 }
 
@@ -119,8 +120,9 @@ function compiledModule(build, relaxedSimd) {
 }
 
 // Returns a ready module instance of `build` whose pool holds threads - 1 workers (the calling
-// thread is the last one), with relaxed-SIMD kernels if asked. The workers may still be loading
-// the module: instance.threadsLoaded() tells when they have (wasm/post.js).
+// thread is the last one), with relaxed-SIMD kernels if asked and the GEMM tile height this
+// engine runs fastest. The workers may still be loading the module: instance.threadsLoaded()
+// tells when they have (wasm/post.js).
 export async function createInstance(build, threads, relaxedSimd = false) {
   await nodeModules();
   const files = FILES[build];
@@ -143,6 +145,7 @@ export async function createInstance(build, threads, relaxedSimd = false) {
   // Idle workers must not keep Node running, but loading ones must: until they have loaded, a
   // load() waits for them and nothing else may be pending.
   instance.threadsLoaded().then(() => instance.unrefThreads(), () => {});
+  instance.setGemmRows(GEMM_ROWS);
   if (relaxedSimd && !instance.enableRelaxedSimd()) {
     instance.endThreads();
     throw new Error('clip-wasm: the relaxed SIMD kernels failed their check in this engine; load with relaxedSimd: false');

@@ -1,5 +1,6 @@
 // Weight packing for the GEMM kernels (layouts in kernels.h), run once per layer at load time.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iterator>
@@ -183,8 +184,20 @@ static_assert(std::size(kF32GemmRelaxedSimd) == kGemmKernelRows, "one kernel per
 
 // Set once, before any model work, from the thread that starts the module.
 const F32GemmKernel* f32_gemm_table = kF32GemmSimd;
+// Read by the threads that cut GEMMs into row tiles.
+std::atomic<int> gemm_row_count{kDefaultGemmRows};
 
 }  // namespace
+
+int gemm_rows() {
+  return gemm_row_count.load(std::memory_order_relaxed);
+}
+
+bool set_gemm_rows(int rows) {
+  if (rows < 1 || rows > kGemmKernelRows) return false;
+  gemm_row_count.store(rows, std::memory_order_relaxed);
+  return true;
+}
 
 F32GemmKernel f32_gemm_kernel(size_t mr) {
   return f32_gemm_table[mr - 1];

@@ -28,18 +28,25 @@
 namespace clip::kernels {
 
 constexpr int kPanel = 8;
-// Tallest tile the operators use. Under wasm it is 4 x 8: 8 accumulators, 2 weight vectors, a
-// splatted input and a product fit the 15 vector registers V8 allocates on x86-64, while taller
-// tiles spill (measured under Node 20, f32: 4x8 46, 5x8 30, 6x8 29 GFLOP/s). Natively (32 AVX-512
-// registers) 6 x 8 is faster: fewer instructions per multiply-add. The f32 kernel for 2 rows
-// works on two panels at once (2 x 16), so that it keeps 8 accumulators too. Tile heights change
-// speed only: every output is summed in the same order whatever the tile.
+// Tallest tile the operators use by default. Under wasm it is 4 x 8: 8 accumulators, 2 weight
+// vectors, a splatted input and a product fit the 15 vector registers V8 allocates on x86-64,
+// while taller tiles spill (measured under Node 20, f32: 4x8 46, 5x8 30, 6x8 29 GFLOP/s).
+// Firefox's engine spills at 4 rows already, and runs 3-row tiles faster (set_gemm_rows).
+// Natively (32 AVX-512 registers) 6 x 8 is faster: fewer instructions per multiply-add. The f32
+// kernel for 2 rows works on two panels at once (2 x 16), so that it keeps 8 accumulators too.
+// Tile heights change speed only: every output is summed in the same order whatever the tile.
 #if defined(__wasm__)
-constexpr int kMaxGemmRows = 4;
+constexpr int kDefaultGemmRows = 4;
 #else
-constexpr int kMaxGemmRows = 6;
+constexpr int kDefaultGemmRows = 6;
 #endif
 constexpr int kGemmKernelRows = 6;  // f32_gemm_kernel / q8_gemm_kernel accept mr up to this
+
+// The tallest tile the operators use now: kDefaultGemmRows until set_gemm_rows() chose another.
+int gemm_rows();
+// Sets gemm_rows() for the engine the module runs in, 1 <= rows <= kGemmKernelRows (else it
+// returns false and changes nothing). Call before any model work, as enable_relaxed_simd().
+bool set_gemm_rows(int rows);
 
 inline size_t gemm_panels(size_t n) {
   return (n + kPanel - 1) / kPanel;

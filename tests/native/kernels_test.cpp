@@ -737,6 +737,51 @@ TEST(Attention, QuerySubsetMatchesThoseRowsOfTheFullResult) {
                Error);
 }
 
+// The tile height an engine is given (set_gemm_rows) changes who computes an output, never how:
+// Linear in both formats and attention give bitwise the same results at every height.
+TEST(GemmRows, EveryTileHeightGivesBitwiseTheSameResults) {
+  ThreadPool pool(2);
+  const size_t n = 203, k = 301, tokens = 77, heads = 3, dim = 8;
+  const std::vector<float> w = random_vector(n * k, 11), bias = random_vector(n, 12);
+  const Linear f32(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                   WeightFormat::f32);
+  const Linear q8(w.data(), bias.data(), static_cast<int>(n), static_cast<int>(k),
+                  WeightFormat::q8);
+  const size_t size = tokens * heads * dim;
+  const auto q = random_vector(size, 13), keys = random_vector(size, 14),
+             v = random_vector(size, 15);
+  // Per row count: the f32 and q8 outputs, then attention's, at the default height.
+  std::vector<std::vector<float>> first;
+  EXPECT_EQ(kernels::gemm_rows(), kernels::kDefaultGemmRows);
+  for (int height = 1; height <= kernels::kGemmKernelRows; ++height) {
+    ASSERT_TRUE(kernels::set_gemm_rows(height));
+    ASSERT_EQ(kernels::gemm_rows(), height);
+    std::vector<std::vector<float>> results;
+    for (size_t rows : {1, 2, 3, 5, 7, 50, 77}) {
+      const std::vector<float> x = random_vector(rows * k, static_cast<unsigned>(rows));
+      std::vector<float> got(rows * n), got_q8(rows * n);
+      f32.forward(x.data(), static_cast<int>(rows), got.data(), Activation::quick_gelu, &pool);
+      q8.forward(x.data(), static_cast<int>(rows), got_q8.data(), Activation::none, &pool);
+      results.push_back(std::move(got));
+      results.push_back(std::move(got_q8));
+    }
+    std::vector<float> attended(size);
+    multi_head_attention(q.data(), 0, static_cast<int>(tokens), keys.data(), v.data(),
+                         static_cast<int>(tokens), static_cast<int>(heads),
+                         static_cast<int>(dim), true, attended.data(), &pool);
+    results.push_back(std::move(attended));
+    if (first.empty()) {
+      first = std::move(results);
+    } else {
+      for (size_t i = 0; i < results.size(); ++i) ASSERT_EQ(results[i], first[i]) << height;
+    }
+  }
+  EXPECT_FALSE(kernels::set_gemm_rows(0));
+  EXPECT_FALSE(kernels::set_gemm_rows(kernels::kGemmKernelRows + 1));
+  EXPECT_EQ(kernels::gemm_rows(), kernels::kGemmKernelRows) << "a refused height changes nothing";
+  ASSERT_TRUE(kernels::set_gemm_rows(kernels::kDefaultGemmRows));
+}
+
 // ---- int8 weights, whole model ----
 
 // Image and text embeddings of the ViT-B/32-shaped checkpoint with q8 weights against the same
