@@ -26,7 +26,7 @@ apt_packages=(
   libstb-dev nlohmann-json3-dev libsimde-dev zlib1g-dev
   libgtest-dev libbenchmark-dev libxnnpack-dev libpthreadpool-dev
   python3-venv python3-torch python3-torchvision python3-pil python3-numpy python3-skimage python3-onnx
-  firefox-esr
+  firefox-esr webkit2gtk-driver xvfb
 )
 missing=()
 for p in "${apt_packages[@]}"; do

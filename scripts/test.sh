@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: native GoogleTest suites (parity against the Python references, kernels, bad
-# input), the JavaScript package under Node's test runner (and in headless Chromium and Firefox),
-# the demo in both browsers, the fuzzers and the sanitizer builds.
+# input), the JavaScript package under Node's test runner (and in Chromium, Firefox and WebKit),
+# the demo in Chromium and Firefox, the fuzzers and the sanitizer builds.
 # Measured figures are printed at the end, then one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."

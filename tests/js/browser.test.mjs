@@ -5,54 +5,15 @@
 // parameters.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { startServer as startDemoServer } from '../../web-demo/server.mjs';
-import { BROWSERS, CAMERA_FLAGS, launchChromium } from './browsers.mjs';
-import { FIXTURES, REFERENCE, ROOT, imagePath, recordFigure } from './helpers.mjs';
-
-const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
-const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title><body></body>';
-
-// /iso/... is served cross-origin isolated (COOP + COEP), /plain/... is not. Below either:
-// js/... from the repository, fixtures/... from FIXTURES, page.html.
-function startServer() {
-  const requests = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const [, mode, ...rest] = decodeURIComponent(url.pathname).split('/');
-    const path = rest.join('/');
-    requests.push({ path, ifNoneMatch: req.headers['if-none-match'] });
-    const headers = mode === 'iso'
-      ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
-      : {};
-    let file = null;
-    if (path.startsWith('js/')) file = join(ROOT, path);
-    else if (path.startsWith('fixtures/')) file = join(FIXTURES, path.slice('fixtures/'.length));
-    if (path === 'page.html') {
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
-      return;
-    }
-    if (!file || !existsSync(file) || file.endsWith('/')) {
-      res.writeHead(404, headers).end();
-      return;
-    }
-    const body = readFileSync(file);
-    const etag = `"${body.length}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { ...headers, ETag: etag }).end();
-      return;
-    }
-    res.writeHead(200, { ...headers, ETag: etag, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
-  });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
-}
+import { BROWSERS, CAMERA_FLAGS, launchChromium, startPageServer } from './browsers.mjs';
+import { FIXTURES, REFERENCE, imagePath, recordFigure } from './helpers.mjs';
 
 for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () => {
   let server;
@@ -61,7 +22,7 @@ for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () 
   const ref = REFERENCE.models['tiny-hf'];
 
   before(async () => {
-    server = await startServer();
+    server = await startPageServer();
     base = `http://127.0.0.1:${server.port}`;
     browser = await engine.launch();
   });

@@ -1,13 +1,26 @@
-// The browsers the package is tested in, both from Debian: Chromium, driven by playwright-core
-// over the DevTools protocol, and Firefox ESR, driven by puppeteer-core over WebDriver BiDi
-// (playwright-core drives only its own patched Firefox builds). The page API the package tests
-// use is the same in both: browser.newPage(), page.goto/evaluate/on('console' | 'pageerror')/close.
+// The browsers the package is tested in, all from Debian, and the server their pages come from.
+// Chromium is driven by playwright-core over the DevTools protocol and Firefox ESR by
+// puppeteer-core over WebDriver BiDi (playwright-core drives only its own patched Firefox
+// builds); both give the tests the same page API: browser.newPage(),
+// page.goto/evaluate/on('console' | 'pageerror')/close(). WebKitGTK's MiniBrowser (WebKit and
+// JavaScriptCore, the engine of Safari) is driven by selenium-webdriver through WebKitWebDriver
+// (WebDriver classic), on an Xvfb display: it has no headless mode.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { extname, join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
+import { Builder } from 'selenium-webdriver';
+
+import { FIXTURES, ROOT } from './helpers.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
+const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? '/usr/bin/WebKitWebDriver';
+const MINIBROWSER = process.env.MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 
 // Flags that work as root in a container, with no network but loopback (TOOLCHAIN.md).
 export const CHROMIUM_FLAGS = [
@@ -30,8 +43,120 @@ export const launchChromium = (extraFlags = []) =>
 export const launchFirefox = () => puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true });
 
 // relaxedSimdByDefault: where the package uses the relaxed-SIMD kernels unless told otherwise
-// (js/src/relaxed-simd.mjs: both engines have them; Firefox's runs them slower).
+// (js/src/engine.mjs: both engines have them; Firefox's runs them slower).
 export const BROWSERS = [
   { name: 'Chromium', launch: () => launchChromium(), relaxedSimdByDefault: true },
   { name: 'Firefox', launch: launchFirefox, relaxedSimdByDefault: false },
 ];
+
+const stop = (child) =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+
+// Xvfb on a display it picks (-displayfd: it writes the number once it is ready); resolves to
+// {xvfb, display}.
+function startXvfb() {
+  const xvfb = spawn('Xvfb', ['-displayfd', '1', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Xvfb did not start:\n${output}`)), 15_000);
+    const read = (chunk) => {
+      output += chunk;
+      const number = /^(\d+)\n/.exec(output)?.[1];
+      if (number === undefined) return;
+      clearTimeout(timer);
+      resolve({ xvfb, display: `:${number}` });
+    };
+    xvfb.stdout.on('data', read);
+    xvfb.stderr.on('data', (chunk) => (output += chunk));
+    xvfb.once('error', reject);
+    xvfb.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Xvfb exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+
+// MiniBrowser in a WebDriver session on a display of its own. Resolves to {driver, close()}.
+export async function launchWebKit() {
+  const started = [];
+  const stopAll = async () => {
+    for (const child of started.reverse()) await stop(child);
+  };
+  try {
+    const { xvfb, display } = await startXvfb();
+    started.push(xvfb);
+    const port = await freePort();
+    started.push(spawn(WEBKIT_DRIVER, [`--port=${port}`], { stdio: 'ignore', env: { ...process.env, DISPLAY: display } }));
+    const server = `http://127.0.0.1:${port}`;
+    // The driver prints nothing when it is ready: ask for its status until it answers.
+    for (let tries = 0; !(await fetch(`${server}/status`).then((r) => r.ok, () => false)); tries++) {
+      if (tries === 150) throw new Error('WebKitWebDriver did not answer within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const driver = await new Builder()
+      .usingServer(server)
+      .withCapabilities({ browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } })
+      .build();
+    return {
+      driver,
+      close: async () => {
+        await driver.quit().catch(() => {});
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
+const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title><body></body>';
+
+// The test pages' server on 127.0.0.1. /iso/... is served cross-origin isolated (COOP + COEP),
+// /plain/... is not. Below either: js/... from the repository, fixtures/... from FIXTURES,
+// page.html. Resolves to {server, requests (path and If-None-Match of each), port}.
+export function startPageServer() {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const [, mode, ...rest] = decodeURIComponent(url.pathname).split('/');
+    const path = rest.join('/');
+    requests.push({ path, ifNoneMatch: req.headers['if-none-match'] });
+    const headers = mode === 'iso'
+      ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+      : {};
+    let file = null;
+    if (path.startsWith('js/')) file = join(ROOT, path);
+    else if (path.startsWith('fixtures/')) file = join(FIXTURES, path.slice('fixtures/'.length));
+    if (path === 'page.html') {
+      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
+      return;
+    }
+    if (!file || !existsSync(file) || file.endsWith('/')) {
+      res.writeHead(404, headers).end();
+      return;
+    }
+    const body = readFileSync(file);
+    const etag = `"${body.length}"`;
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ...headers, ETag: etag }).end();
+      return;
+    }
+    res.writeHead(200, { ...headers, ETag: etag, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
+    res.end(body);
+  });
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
+}
