@@ -40,7 +40,6 @@ export function relaxedSimdAvailable() {
   return relaxedSimdSupport() !== 'none';
 }
 
-
 // Runs `work` (a compile) with the flag on where the engine needs it. Every caller holds the flag
 // until its work is done: V8 reads it while compiling, after WebAssembly.compile() returns.
 let flagHolders = 0;

@@ -6,8 +6,8 @@
 // every instance; each loaded model gets its own instance (its own memory and worker threads),
 // so dispose() returns all of it.
 
-import { hardwareThreads, isNode, nodeModules } from './node.mjs';
 import { GEMM_ROWS, RELAXED_SIMD_FASTER } from './engine.mjs';
+import { hardwareThreads, isNode, nodeModules } from './node.mjs';
 import { patchRelaxedMadd, relaxedSimdAvailable, withRelaxedSimdFlag } from './relaxed-simd.mjs';
 
 export { nodeModules }; // awaited before chooseBuild()

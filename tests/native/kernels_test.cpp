@@ -767,8 +767,8 @@ TEST(GemmRows, EveryTileHeightGivesBitwiseTheSameResults) {
     }
     std::vector<float> attended(size);
     multi_head_attention(q.data(), 0, static_cast<int>(tokens), keys.data(), v.data(),
-                         static_cast<int>(tokens), static_cast<int>(heads),
-                         static_cast<int>(dim), true, attended.data(), &pool);
+                         static_cast<int>(tokens), static_cast<int>(heads), static_cast<int>(dim),
+                         true, attended.data(), &pool);
     results.push_back(std::move(attended));
     if (first.empty()) {
       first = std::move(results);
