@@ -12,8 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 
 import { startServer as startDemoServer } from '../../web-demo/server.mjs';
-import { BROWSERS, CAMERA_FLAGS, launchChromium, startPageServer } from './browsers.mjs';
-import { FIXTURES, REFERENCE, imagePath, recordFigure } from './helpers.mjs';
+import { BROWSERS, CAMERA_FLAGS, launchChromium } from './browsers.mjs';
+import { FIXTURES, REFERENCE, imagePath, recordFigure, startPageServer } from './helpers.mjs';
 
 for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () => {
   let server;

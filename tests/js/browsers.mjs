@@ -1,4 +1,4 @@
-// The browsers the package is tested in, all from Debian, and the server their pages come from.
+// The browsers the package is tested in, all from Debian.
 // Chromium is driven by playwright-core over the DevTools protocol and Firefox ESR by
 // puppeteer-core over WebDriver BiDi (playwright-core drives only its own patched Firefox
 // builds); both give the tests the same page API: browser.newPage(),
@@ -7,15 +7,11 @@
 // (WebDriver classic), on an Xvfb display: it has no headless mode.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { extname, join } from 'node:path';
 
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 import { Builder } from 'selenium-webdriver';
-
-import { FIXTURES, ROOT } from './helpers.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
@@ -120,43 +116,4 @@ export async function launchWebKit() {
     await stopAll();
     throw error;
   }
-}
-
-const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.json': 'application/json' };
-const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title><body></body>';
-
-// The test pages' server on 127.0.0.1. /iso/... is served cross-origin isolated (COOP + COEP),
-// /plain/... is not. Below either: js/... from the repository, fixtures/... from FIXTURES,
-// page.html. Resolves to {server, requests (path and If-None-Match of each), port}.
-export function startPageServer() {
-  const requests = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const [, mode, ...rest] = decodeURIComponent(url.pathname).split('/');
-    const path = rest.join('/');
-    requests.push({ path, ifNoneMatch: req.headers['if-none-match'] });
-    const headers = mode === 'iso'
-      ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
-      : {};
-    let file = null;
-    if (path.startsWith('js/')) file = join(ROOT, path);
-    else if (path.startsWith('fixtures/')) file = join(FIXTURES, path.slice('fixtures/'.length));
-    if (path === 'page.html') {
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
-      return;
-    }
-    if (!file || !existsSync(file) || file.endsWith('/')) {
-      res.writeHead(404, headers).end();
-      return;
-    }
-    const body = readFileSync(file);
-    const etag = `"${body.length}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { ...headers, ETag: etag }).end();
-      return;
-    }
-    res.writeHead(200, { ...headers, ETag: etag, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
-  });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
 }

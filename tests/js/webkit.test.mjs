@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { launchWebKit, startPageServer } from './browsers.mjs';
-import { REFERENCE, recordFigure } from './helpers.mjs';
+import { launchWebKit } from './browsers.mjs';
+import { REFERENCE, recordFigure, startPageServer } from './helpers.mjs';
 
 const ref = REFERENCE.models['tiny-hf'];
 
