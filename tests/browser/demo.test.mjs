@@ -22,12 +22,13 @@ import {
   recordFigure,
   repo,
   startServer,
+  stepMs,
   testModel,
   waitForModel,
 } from './harness.mjs';
 
 const model = testModel();
-const STEP_MS = model.real ? 300_000 : 60_000; // ViT-B/32 in f32 on two cores vs. a 6 MB model
+const STEP_MS = stepMs(model);
 const Q8_TOLERANCE = 0.02; // int8 weights: observed ~1e-3 from the f32 scores on the tiny model
 const pageUrl = (base) => demoUrl(base, model);
 const checkScores = (shown, sampleName, kind) => checkDemoScores(model, shown, sampleName, kind);

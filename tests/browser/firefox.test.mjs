@@ -18,12 +18,13 @@ import {
   demoUrl,
   recordFigure,
   startServer,
+  stepMs,
   testModel,
   waitForModel,
 } from './harness.mjs';
 
 const model = testModel();
-const STEP_MS = model.real ? 300_000 : 60_000; // ViT-B/32 in f32 on two cores vs. a 6 MB model
+const STEP_MS = stepMs(model);
 
 describe('web demo in Firefox, cross-origin isolated', () => {
   let server;

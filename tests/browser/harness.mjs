@@ -42,7 +42,8 @@ export function testModel() {
 }
 
 export const SCORE_TOLERANCE = 1e-4; // observed ~1e-8 against PyTorch; 1e-4 still tells the photos apart
-// The demo's "ensemble" preset: the CLIP paper's seven ImageNet templates.
+// The demo's "ensemble" preset: the CLIP paper's seven ImageNet templates, written out rather
+// than imported from web-demo/zero-shot.mjs, so that the tests check the page's list.
 export const ENSEMBLE = [
   'itap of a {}.',
   'a bad photo of the {}.',
@@ -52,6 +53,10 @@ export const ENSEMBLE = [
   'art of the {}.',
   'a photo of the small {}.',
 ];
+
+// Time allowed for one step (a load, a classification): ViT-B/32 in f32 on two cores, or a 6 MB
+// model.
+export const stepMs = (model) => (model.real ? 300_000 : 60_000);
 
 // The demo page at `base`, loading `model` (from testModel()).
 export const demoUrl = (base, model) => `${base}?model=${encodeURIComponent(model.url)}`;
