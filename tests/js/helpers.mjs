@@ -67,6 +67,15 @@ export function memoryFiles(name) {
   return files;
 }
 
+// Sends `body` with `etag`, or 304 (no body) when the request's If-None-Match names it.
+function sendWithEtag(req, res, body, etag, headers) {
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, { ...headers, ETag: etag }).end();
+    return;
+  }
+  res.writeHead(200, { ...headers, ETag: etag, 'Content-Length': body.length }).end(body);
+}
+
 // A static server for FIXTURES on 127.0.0.1 with ETags; `routes` may override paths with a
 // handler (req, res). Resolves to {url, close, requests}.
 export async function serveFixtures(routes = {}) {
@@ -81,13 +90,7 @@ export async function serveFixtures(routes = {}) {
       return;
     }
     const body = readFileSync(file);
-    const etag = `"${body.length}-${path.length}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { ETag: etag }).end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Length': body.length, ETag: etag, 'Content-Type': 'application/octet-stream' });
-    res.end(body);
+    sendWithEtag(req, res, body, `"${body.length}-${path.length}"`, { 'Content-Type': 'application/octet-stream' });
   });
   await new Promise((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address();
@@ -126,13 +129,7 @@ export function startPageServer() {
       return;
     }
     const body = readFileSync(file);
-    const etag = `"${body.length}"`;
-    if (req.headers['if-none-match'] === etag) {
-      res.writeHead(304, { ...headers, ETag: etag }).end();
-      return;
-    }
-    res.writeHead(200, { ...headers, ETag: etag, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
+    sendWithEtag(req, res, body, `"${body.length}"`, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
   });
   return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
 }
