@@ -178,9 +178,11 @@ def main():
         print(f"export_onnx: {args.out_dir} is up to date")
         return 0
 
+    # onnx before torch: Debian's libtorch registers its own, older onnx-ml.proto with protobuf,
+    # and an onnx imported after it finds that one (ImportError: IR_VERSION_2021_7_30).
+    quantize_dynamic, QuantType = import_quantization()
     import torch
     from transformers import CLIPModel
-    quantize_dynamic, QuantType = import_quantization()
     torch.manual_seed(0)
     os.makedirs(args.out_dir, exist_ok=True)
     model = CLIPModel.from_pretrained(args.model_dir, torch_dtype=torch.float32).eval()
