@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // clip-wasm beside onnxruntime-web in a browser page: Debian's headless Chromium or Firefox ESR,
-// the page cross-origin isolated so both runtimes get their threads, every file over HTTP from a
-// loopback server. ViT-B/32 shapes; the runtimes take turns, each in a fresh browser profile.
+// or WebKitGTK's MiniBrowser (JavaScriptCore; tests/js/browsers.mjs), the page cross-origin
+// isolated so both runtimes get their threads, every file over HTTP from a loopback server.
+// ViT-B/32 shapes; the runtimes take turns, each in a fresh browser profile. WebKitGTK has no
+// SharedArrayBuffer: there both run on one thread.
 //
 // Phase `load` (f32):
 //   ours            load(URL, {cache: false}): the safetensors checkpoint, streamed
@@ -16,13 +18,14 @@
 // dog.", 8 tokens; onnxruntime-web runs the dynamic-length text export on the same ids), the
 // median of 7 calls after 3 warm-up calls:
 //   ours, relaxed SIMD / ours, SIMD128   f32, with relaxedSimd true / false (the package's
-//                                        default depends on the engine: printed)
+//                                        default depends on the engine: printed; the first
+//                                        row only where the engine has relaxed SIMD)
 //   ours, int8                           q8 (quantized at load from the f32 file)
 //   ort-web f32 / ort-web int8           the f32 and dynamic-quantized exports
 //
 // Writes one JSON file and prints Markdown tables. scripts/bench.sh prepares the inputs.
 //
-// usage: node bench/browser/bench.mjs [--browser chromium|firefox] [--phases load,latency]
+// usage: node bench/browser/bench.mjs [--browser chromium|firefox|webkit] [--phases load,latency]
 //                                     [--threads 1,2] [--repeats N] [--out FILE]
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -34,26 +37,29 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
 
+import { CHROMIUM, FIREFOX, launchWebKit } from '../../tests/js/browsers.mjs';
 import { median, round } from '../node/util.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const EXECUTABLES = { chromium: process.env.CHROMIUM ?? '/usr/bin/chromium', firefox: process.env.FIREFOX ?? '/usr/bin/firefox-esr' };
+const BROWSERS = ['chromium', 'firefox', 'webkit'];
 const { values } = parseArgs({
   options: {
     browser: { type: 'string', default: 'chromium' },
     phases: { type: 'string', default: 'load,latency' },
     out: { type: 'string' },
-    threads: { type: 'string', default: '1,2' },
+    threads: { type: 'string' }, // 1,2 (WebKit: 1)
     repeats: { type: 'string', default: '3' },
     model: { type: 'string', default: join(root, 'build/bench/model') },
     onnx: { type: 'string', default: join(root, 'build/bench/onnx') },
   },
 });
 const browserName = values.browser;
+const webkit = browserName === 'webkit';
 const phases = values.phases.split(',');
-const threadCounts = values.threads.split(',').map(Number);
+const threadCounts = (values.threads ?? (webkit ? '1' : '1,2')).split(',').map(Number);
 const repeats = Number(values.repeats);
-if (!(browserName in EXECUTABLES)) throw new Error(`--browser takes chromium or firefox, got ${browserName}`);
+if (!BROWSERS.includes(browserName)) throw new Error(`--browser takes ${BROWSERS.join(', ')}, got ${browserName}`);
+if (webkit && threadCounts.some((t) => t !== 1)) throw new Error('WebKitGTK has no SharedArrayBuffer: --threads 1 only');
 if (!phases.every((p) => p === 'load' || p === 'latency')) throw new Error(`--phases takes load and/or latency, got ${values.phases}`);
 if (!threadCounts.every((t) => Number.isInteger(t) && t >= 1) || !(Number.isInteger(repeats) && repeats >= 1)) {
   throw new Error('--threads takes counts >= 1 (e.g. 1,2) and --repeats a count >= 1');
@@ -188,40 +194,59 @@ const LATENCY_TASKS = {
 
 // A fresh browser on a persistent profile, as a user's (an incognito one keeps the Cache API in
 // memory, where 600 MB does not fit).
+// (MiniBrowser's automation sessions keep their data in memory, and start empty.)
 async function openBrowser(profile) {
+  if (webkit) return launchWebKit({ scriptMs: 30 * 60_000 });
   if (browserName === 'firefox') {
-    const browser = await puppeteer.launch({ browser: 'firefox', executablePath: EXECUTABLES.firefox, headless: true, userDataDir: profile });
+    const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true, userDataDir: profile });
     return { page: await browser.newPage(), close: () => browser.close() };
   }
-  const context = await chromium.launchPersistentContext(profile, { executablePath: EXECUTABLES.chromium, args: ['--no-sandbox'] });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ['--no-sandbox'] });
   return { page: await context.newPage(), close: () => context.close() };
+}
+
+// What the engine offers, read once from a page: its user agent, the package's default kernels,
+// and whether it has relaxed SIMD (without, relaxedSimd: true runs SIMD128).
+async function probeEngine() {
+  const profile = mkdtempSync(join(profiles, 'p-'));
+  const browser = await openBrowser(profile);
+  try {
+    await browser.page.goto(`${base}/page.html`);
+    return await browser.page.evaluate(async () => {
+      const { chooseBuild } = await import('/js/src/runtime.mjs');
+      return {
+        userAgent: navigator.userAgent,
+        defaultKernels: chooseBuild(1).relaxedSimd ? 'relaxed SIMD' : 'SIMD128',
+        relaxedSimd: chooseBuild(1, true).relaxedSimd,
+      };
+    });
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
 }
 
 const profiles = mkdtempSync(join(tmpdir(), 'clip-bench-browser-'));
 const samples = {}; // `${row} ${threads}` -> [ms]
 const meta = { date: new Date().toISOString(), browser: browserName, threads: threadCounts, repeats, model: ROOTS.model, onnx: ROOTS.onnx };
 try {
+  const engine = await probeEngine();
+  Object.assign(meta, { userAgent: engine.userAgent, defaultKernels: engine.defaultKernels });
+  if (!engine.relaxedSimd) delete LATENCY_TASKS['ours, relaxed SIMD'];
+  const tasks = [
+    ...(phases.includes('load') ? Object.entries(LOAD_TASKS) : []),
+    ...(phases.includes('latency') ? Object.entries(LATENCY_TASKS) : []),
+  ];
   for (let pass = 0; pass < repeats; pass++) {
     for (const threads of threadCounts) {
       let tokens = null;
-      const tasks = [
-        ...(phases.includes('load') ? Object.entries(LOAD_TASKS) : []),
-        ...(phases.includes('latency') ? Object.entries(LATENCY_TASKS) : []),
-      ];
       for (const [name, task] of tasks) {
         const profile = mkdtempSync(join(profiles, 'p-'));
         const browser = await openBrowser(profile);
         try {
           const { page } = browser;
           await page.goto(`${base}/page.html`);
-          if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the page is not cross-origin isolated');
-          if (!meta.userAgent) {
-            meta.userAgent = await page.evaluate(() => navigator.userAgent);
-            meta.defaultKernels = await page.evaluate(async () => {
-              const { chooseBuild } = await import('/js/src/runtime.mjs');
-              return chooseBuild(1).relaxedSimd ? 'relaxed SIMD' : 'SIMD128';
-            });
-          }
+          if (!webkit && !(await page.evaluate(() => crossOriginIsolated))) throw new Error('the page is not cross-origin isolated');
           const times = await page.evaluate(`(${task})(${JSON.stringify({ threads, tokens })})`);
           if (times.tokens) tokens = times.tokens;
           delete times.tokens;

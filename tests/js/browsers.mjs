@@ -84,8 +84,29 @@ const freePort = () =>
     });
   });
 
-// MiniBrowser in a WebDriver session on a display of its own. Resolves to {driver, close()}.
-export async function launchWebKit() {
+// The page API the other drivers give, over a WebDriver session: goto(url) and
+// evaluate(script, arg), where `script` is a function or the source of one, called with `arg` (a
+// JSON value), or the source of an expression when there is no `arg`. Resolves to the awaited
+// value, or rejects with the error thrown in the page.
+function webDriverPage(driver) {
+  return {
+    goto: (url) => driver.get(url),
+    async evaluate(script, arg) {
+      const call = typeof script === 'function' || arg !== undefined ? `(${script})(arguments[0])` : `(${script})`;
+      const outcome = await driver.executeAsyncScript(
+        `const done = arguments[arguments.length - 1];
+         Promise.resolve().then(() => ${call}).then((value) => done({ value }), (error) => done({ error: String(error?.stack ?? error) }));`,
+        arg,
+      );
+      if (outcome.error) throw new Error(`in the page: ${outcome.error}`);
+      return outcome.value;
+    },
+  };
+}
+
+// MiniBrowser in a WebDriver session on a display of its own; scripts may run for `scriptMs`.
+// Resolves to {driver, page, close()}, `page` as webDriverPage's.
+export async function launchWebKit({ scriptMs = 120_000 } = {}) {
   const started = [];
   const stopAll = async () => {
     for (const child of started.reverse()) await stop(child);
@@ -105,8 +126,10 @@ export async function launchWebKit() {
       .usingServer(server)
       .withCapabilities({ browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } })
       .build();
+    await driver.manage().setTimeouts({ script: scriptMs });
     return {
       driver,
+      page: webDriverPage(driver),
       close: async () => {
         await driver.quit().catch(() => {});
         await stopAll();

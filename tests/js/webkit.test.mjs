@@ -12,18 +12,6 @@ import { REFERENCE, recordFigure, startPageServer } from './helpers.mjs';
 
 const ref = REFERENCE.models['tiny-hf'];
 
-// Runs `body` (the source of an async function of one argument) in the page; resolves to its
-// result, or rejects with the error it threw there.
-async function inPage(driver, body, arg) {
-  const outcome = await driver.executeAsyncScript(
-    `const [arg, done] = arguments;
-     (${body})(arg).then((value) => done({ value }), (error) => done({ error: String(error?.stack ?? error) }));`,
-    arg,
-  );
-  if (outcome.error) throw new Error(`in the page: ${outcome.error}`);
-  return outcome.value;
-}
-
 describe('browser (WebKitGTK MiniBrowser, JavaScriptCore)', () => {
   let server;
   let webkit;
@@ -31,8 +19,7 @@ describe('browser (WebKitGTK MiniBrowser, JavaScriptCore)', () => {
   before(async () => {
     server = await startPageServer();
     webkit = await launchWebKit();
-    await webkit.driver.manage().setTimeouts({ script: 120_000 });
-    await webkit.driver.get(`http://127.0.0.1:${server.port}/iso/page.html`);
+    await webkit.page.goto(`http://127.0.0.1:${server.port}/iso/page.html`);
   });
   after(async () => {
     await webkit?.close();
@@ -40,7 +27,7 @@ describe('browser (WebKitGTK MiniBrowser, JavaScriptCore)', () => {
   });
 
   test('single-thread build; every browser image input and the text equal the reference; an error leaves it usable', async () => {
-    const result = await inPage(webkit.driver, `async (reference) => {
+    const result = await webkit.page.evaluate(`async (reference) => {
       const { load } = await import('/iso/js/src/index.mjs');
       const cosine = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
       const clip = await load('/iso/fixtures/tiny-hf/', { cache: false });
@@ -81,7 +68,7 @@ describe('browser (WebKitGTK MiniBrowser, JavaScriptCore)', () => {
   test('Cache API: a second load revalidates and reads the cache; the worker-hosted form matches', async () => {
     const weights = () => server.requests.filter((r) => r.path === 'fixtures/tiny-hf/model.safetensors');
     const before = weights().length;
-    const result = await inPage(webkit.driver, `async (reference) => {
+    const result = await webkit.page.evaluate(`async (reference) => {
       const { clearCache, createWorkerClip, load } = await import('/iso/js/src/index.mjs');
       const cosine = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
       await clearCache();
