@@ -31,8 +31,8 @@ constexpr int kPanel = 8;
 // Tallest tile the operators use by default. Under wasm it is 4 x 8: 8 accumulators, 2 weight
 // vectors, a splatted input and a product fit the 15 vector registers V8 allocates on x86-64,
 // while taller tiles spill (measured under Node 20, f32: 4x8 46, 5x8 30, 6x8 29 GFLOP/s).
-// Firefox's engine spills at 4 rows already and runs 3-row tiles faster, JavaScriptCore 2-row
-// ones (set_gemm_rows; js/src/engine.mjs).
+// Firefox's engine spills at 4 rows already and runs 3-row tiles faster (set_gemm_rows;
+// js/src/engine.mjs).
 // Natively (32 AVX-512 registers) 6 x 8 is faster: fewer instructions per multiply-add. The f32
 // kernel for 2 rows works on two panels at once (2 x 16), so that it keeps 8 accumulators too.
 // Tile heights change speed only: every output is summed in the same order whatever the tile.
