@@ -193,8 +193,8 @@ const LATENCY_TASKS = {
 };
 
 // A fresh browser on a persistent profile, as a user's (an incognito one keeps the Cache API in
-// memory, where 600 MB does not fit).
-// (MiniBrowser's automation sessions keep their data in memory, and start empty.)
+// memory, where 600 MB does not fit). MiniBrowser's automation sessions always keep their data in
+// memory, and start empty.
 async function openBrowser(profile) {
   if (webkit) return launchWebKit({ scriptMs: 30 * 60_000 });
   if (browserName === 'firefox') {
@@ -283,7 +283,7 @@ if (phases.includes('load')) {
 }
 if (phases.includes('latency')) {
   const ours = `ours, ${meta.defaultKernels}`;
-  const rows = ['ours, relaxed SIMD', 'ours, SIMD128', 'ours, int8', 'ort-web f32', 'ort-web int8'];
+  const rows = Object.keys(LATENCY_TASKS);
   table('image', rows.map((r) => `${r} image`));
   table('short text', rows.map((r) => `${r} text`));
   console.log(`image f32 (${ours}): ${ratio('ort-web f32 image', `${ours} image`)}x faster than ort-web f32`);
