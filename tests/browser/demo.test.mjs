@@ -25,10 +25,12 @@ import {
   stepMs,
   testModel,
   waitForModel,
+  waitMs,
 } from './harness.mjs';
 
 const model = testModel();
 const STEP_MS = stepMs(model);
+const WAIT_MS = waitMs(model);
 const Q8_TOLERANCE = 0.02; // int8 weights: observed ~1e-3 from the f32 scores on the tiny model
 const pageUrl = (base) => demoUrl(base, model);
 const checkScores = (shown, sampleName, kind) => checkDemoScores(model, shown, sampleName, kind);
@@ -66,7 +68,7 @@ describe('web demo, cross-origin isolated', () => {
   test('loads the model on more than one thread', { timeout: STEP_MS }, async () => {
     const started = Date.now();
     await browser.page.goto(pageUrl(server.url));
-    const shown = await waitForModel(browser.page, STEP_MS);
+    const shown = await waitForModel(browser.page, WAIT_MS);
     recordFigure('demo', `model_load_s(${model.real ? 'ViT-B/32' : 'tiny'},chromium)`, ((Date.now() - started) / 1000).toFixed(2));
     assert.equal(shown.crossOriginIsolated, true, 'COOP/COEP make the page cross-origin isolated');
     assert.equal(shown.facts.isolated, 'yes');
@@ -81,7 +83,7 @@ describe('web demo, cross-origin isolated', () => {
     const { page } = browser;
     await setLabels(page, defaultLabels(), 'ensemble');
     assert.deepEqual((await page.inputValue('#templates')).split('\n'), ENSEMBLE, 'the preset fills in the CLIP paper templates');
-    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), WAIT_MS);
     checkScores(shown, 'chelsea', 'ensemble');
     for (const step of ['decode', 'image', 'text', 'total']) {
       assert.match(shown.timings[step], /^\d+(\.\d+)? ms/, `timing of ${step} is shown`);
@@ -110,13 +112,13 @@ describe('web demo, cross-origin isolated', () => {
     if (model.real) {
       await setLabels(page, defaultLabels(), 'single');
       const file = path.join(repo, 'web-demo', 'samples', 'coffee.png');
-      const shown = await classifyWith(page, 'coffee.png', () => page.setInputFiles('#file', file), STEP_MS);
+      const shown = await classifyWith(page, 'coffee.png', () => page.setInputFiles('#file', file), WAIT_MS);
       assert.equal(shown.results[0].label, 'cup of coffee');
       return;
     }
     const reference = model.jsReference.models['tiny-hf'].zeroShot;
     await setLabels(page, reference.labels, 'custom', reference.templates);
-    const shown = await classifyWith(page, 'photo.png', () => page.setInputFiles('#file', path.join(model.imagesDir, 'photo.png')), STEP_MS);
+    const shown = await classifyWith(page, 'photo.png', () => page.setInputFiles('#file', path.join(model.imagesDir, 'photo.png')), WAIT_MS);
     assert.equal(shown.results.length, reference.labels.length);
     for (const { label, score } of shown.results) {
       const expected = reference.probs[reference.labels.indexOf(label)];
@@ -143,7 +145,7 @@ describe('web demo, cross-origin isolated', () => {
       reached = await page.evaluate(() => document.activeElement?.dataset?.name ?? null);
     }
     assert.ok(reached, 'Tab reaches the sample photos');
-    const shown = await classifyWith(page, reached, () => page.keyboard.press('Enter'), STEP_MS);
+    const shown = await classifyWith(page, reached, () => page.keyboard.press('Enter'), WAIT_MS);
     checkScores(shown, reached, 'single');
   });
 
@@ -167,13 +169,13 @@ describe('web demo, cross-origin isolated', () => {
       );
     for (const kind of ['drop', 'paste']) {
       const name = `${kind}ped.png`;
-      const shown = await classifyWith(page, name, () => deliver(kind, name), STEP_MS);
+      const shown = await classifyWith(page, name, () => deliver(kind, name), WAIT_MS);
       checkScores(shown, 'astronaut', 'single');
     }
 
     await page.click('#camera-start');
     await page.locator('#camera-snap').waitFor({ state: 'visible', timeout: 10_000 });
-    const shown = await classifyWith(page, 'webcam snapshot', () => page.click('#camera-snap'), STEP_MS);
+    const shown = await classifyWith(page, 'webcam snapshot', () => page.click('#camera-snap'), WAIT_MS);
     assert.ok(Math.abs(shown.results.reduce((total, r) => total + r.score, 0) - 1) < 1e-5);
     assert.equal(await page.locator('#camera-start').isVisible(), true, 'the camera is released after the snapshot');
   });
@@ -190,18 +192,18 @@ describe('web demo, cross-origin isolated', () => {
 
     await page.fill('#model-url', model.url);
     await page.click('#load');
-    await waitForModel(page, STEP_MS);
+    await waitForModel(page, WAIT_MS);
     assert.equal(await page.isDisabled('#classify'), false);
   });
 
   test('switching to int8 weights reloads the model, with scores close to f32', { timeout: STEP_MS }, async () => {
     const { page } = browser;
     await page.selectOption('#dtype', 'q8');
-    const loaded = await waitForModel(page, STEP_MS);
+    const loaded = await waitForModel(page, WAIT_MS);
     assert.equal(loaded.facts.dtype, 'q8');
     assert.ok(loaded.threads > 1);
     await setLabels(page, defaultLabels(), 'single');
-    const shown = await classifyWith(page, 'coffee', () => page.click('.sample[data-name="coffee"]'), STEP_MS);
+    const shown = await classifyWith(page, 'coffee', () => page.click('.sample[data-name="coffee"]'), WAIT_MS);
     if (model.real) {
       assert.equal(shown.results[0].label, 'cup of coffee');
     } else {
@@ -214,15 +216,15 @@ describe('web demo, cross-origin isolated', () => {
       }
     }
     await page.selectOption('#dtype', 'f32');
-    assert.equal((await waitForModel(page, STEP_MS)).facts.dtype, 'f32');
+    assert.equal((await waitForModel(page, WAIT_MS)).facts.dtype, 'f32');
   });
 
   test('fits a narrow screen', { timeout: STEP_MS }, async () => {
     const narrow = await launchBrowser({ width: 390, height: 844 });
     try {
       await narrow.page.goto(pageUrl(server.url));
-      await waitForModel(narrow.page, STEP_MS);
-      await classifyWith(narrow.page, 'rocket', () => narrow.page.click('.sample[data-name="rocket"]'), STEP_MS);
+      await waitForModel(narrow.page, WAIT_MS);
+      await classifyWith(narrow.page, 'rocket', () => narrow.page.click('.sample[data-name="rocket"]'), WAIT_MS);
       const layout = await narrow.page.evaluate(() => ({
         scrollWidth: document.documentElement.scrollWidth,
         width: window.innerWidth,
@@ -253,10 +255,10 @@ describe('web demo, cross-origin isolated', () => {
     assert.equal((await readPage(page)).cache, 'true', 'the page reports the model as cached');
     await server.stop();
     await page.reload();
-    const shown = await waitForModel(page, STEP_MS);
+    const shown = await waitForModel(page, WAIT_MS);
     assert.ok(shown.threads > 1);
     await setLabels(page, defaultLabels(), 'ensemble');
-    const again = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    const again = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), WAIT_MS);
     checkScores(again, 'chelsea', 'ensemble');
     assert.deepEqual(
       again.results.map((r) => r.label),
@@ -283,7 +285,7 @@ describe('web demo, served with --no-isolation', () => {
   test('falls back to one thread, says so, and still classifies', { timeout: STEP_MS }, async () => {
     const { page } = browser;
     await page.goto(pageUrl(server.url));
-    const loaded = await waitForModel(page, STEP_MS);
+    const loaded = await waitForModel(page, WAIT_MS);
     assert.equal(loaded.crossOriginIsolated, false);
     assert.equal(loaded.facts.isolated, 'no');
     assert.equal(loaded.threads, 1);
@@ -293,7 +295,7 @@ describe('web demo, served with --no-isolation', () => {
     assert.equal(await page.locator('#threads option[value="2"]').isDisabled().catch(() => true), true, 'more threads cannot be picked');
 
     await setLabels(page, defaultLabels(), 'single');
-    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS);
+    const shown = await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), WAIT_MS);
     checkScores(shown, 'chelsea', 'single');
     await screenshot(page, 'demo-one-thread.png');
     assert.deepEqual(browser.problems, []);

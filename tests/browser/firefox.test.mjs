@@ -21,10 +21,12 @@ import {
   stepMs,
   testModel,
   waitForModel,
+  waitMs,
 } from './harness.mjs';
 
 const model = testModel();
 const STEP_MS = stepMs(model);
+const WAIT_MS = waitMs(model);
 
 describe('web demo in Firefox, cross-origin isolated', () => {
   let server;
@@ -50,7 +52,7 @@ describe('web demo in Firefox, cross-origin isolated', () => {
   test('loads the model on more than one thread', { timeout: STEP_MS }, async () => {
     const started = Date.now();
     await page.goto(demoUrl(server.url, model));
-    const shown = await waitForModel(page, STEP_MS);
+    const shown = await waitForModel(page, WAIT_MS);
     recordFigure('demo', `model_load_s(${model.real ? 'ViT-B/32' : 'tiny'},firefox)`, ((Date.now() - started) / 1000).toFixed(2));
     assert.equal(shown.crossOriginIsolated, true, 'COOP/COEP make the page cross-origin isolated');
     assert.ok(shown.threads > 1, `threads > 1 (got ${shown.threads})`);
@@ -62,11 +64,11 @@ describe('web demo in Firefox, cross-origin isolated', () => {
   test('classifies sample photos like the reference, with one template and with the ensemble', { timeout: STEP_MS }, async () => {
     await page.locator('#labels').fill(demoLabels(model).join('\n'));
     await page.select('#template-preset', 'single');
-    checkDemoScores(model, await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), STEP_MS), 'chelsea', 'single');
+    checkDemoScores(model, await classifyWith(page, 'chelsea', () => page.click('.sample[data-name="chelsea"]'), WAIT_MS), 'chelsea', 'single');
 
     await page.select('#template-preset', 'ensemble');
     assert.deepEqual((await page.$eval('#templates', (field) => field.value)).split('\n'), ENSEMBLE);
-    const shown = await classifyWith(page, 'coffee', () => page.click('.sample[data-name="coffee"]'), STEP_MS);
+    const shown = await classifyWith(page, 'coffee', () => page.click('.sample[data-name="coffee"]'), WAIT_MS);
     checkDemoScores(model, shown, 'coffee', 'ensemble');
     const ms = await page.evaluate(() => document.querySelector('#timings dd[data-step="image"]').dataset.ms);
     recordFigure('demo', `image_ms(${model.real ? 'ViT-B/32' : 'tiny'},firefox,${shown.threads}t)`, ms);

@@ -57,6 +57,9 @@ export const ENSEMBLE = [
 // Time allowed for one step (a load, a classification): ViT-B/32 in f32 on two cores, or a 6 MB
 // model.
 export const stepMs = (model) => (model.real ? 300_000 : 60_000);
+// How long a step waits on the page: less than the step's timeout, so that a wait that fails says
+// what the page shows.
+export const waitMs = (model) => stepMs(model) - 10_000;
 
 // The demo page at `base`, loading `model` (from testModel()).
 export const demoUrl = (base, model) => `${base}?model=${encodeURIComponent(model.url)}`;
@@ -189,11 +192,17 @@ export function readPage(page) {
 }
 
 // Resolves once predicate(arg) holds on the page. Polled through page.evaluate, which
-// playwright-core and puppeteer-core both have (their waitForFunction signatures differ).
+// playwright-core and puppeteer-core both have (their waitForFunction signatures differ). A
+// timeout names the demo's state, image and error box as they were.
 export async function waitOnPage(page, predicate, arg, timeout) {
   const end = Date.now() + timeout;
   while (!(await page.evaluate(predicate, arg))) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${predicate}`);
+    if (Date.now() > end) {
+      const shown = await page.evaluate(() =>
+        JSON.stringify({ ...document.body.dataset, error: document.querySelector('#error')?.textContent ?? null }),
+      );
+      throw new Error(`timed out after ${timeout} ms waiting for ${predicate}; the page: ${shown}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
