@@ -171,9 +171,15 @@ export async function setUpSamples({ use, fail }) {
     button.append(img, caption);
     button.setAttribute('aria-label', `Sample photo: ${sample.title}`);
     button.addEventListener('click', async () => {
-      const response = await fetch(`samples/${sample.file}`);
-      if (!response.ok) return fail(new Error(`samples/${sample.file}: HTTP ${response.status}`));
-      await use(await response.blob(), sample.name);
+      let blob;
+      try {
+        const response = await fetch(`samples/${sample.file}`);
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        blob = await response.blob();
+      } catch (error) {
+        return fail(new Error(`samples/${sample.file}: ${error.message}`));
+      }
+      await use(blob, sample.name);
     });
     list.append(button);
   }
