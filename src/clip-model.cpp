@@ -66,6 +66,7 @@ std::vector<float> Model::embed_images(const float* pixels, int batch) {
   }
   std::vector<float> embeddings(static_cast<size_t>(batch) * config_.embed_dim);
   std::lock_guard<std::mutex> lock(run_mutex_);
+  const ThreadPool::Pass pass(pool_.get());
   for (int b = 0; b < batch; ++b) {
     encode_image(pixels + b * image_floats,
                  embeddings.data() + static_cast<size_t>(b) * config_.embed_dim);
@@ -131,6 +132,7 @@ std::vector<float> Model::embed_text(const std::vector<int32_t>& tokens) {
   const int run = pooled + 1;
   const int width = tc.transformer.width;
   std::lock_guard<std::mutex> lock(run_mutex_);
+  const ThreadPool::Pass pass(pool_.get());
   float* x = workspace(static_cast<size_t>(run) * width +
                        transformer_workspace_size(tc.transformer, run));  // [run, width] + scratch
   float* scratch = x + static_cast<size_t>(run) * width;

@@ -43,9 +43,12 @@ void ThreadPool::stop_workers() {
 namespace {
 // How long a thread polls before it blocks: a worker for the next job after finishing one, the
 // caller for the workers' last tasks. The operators of one forward pass start microseconds
-// apart, so a short poll saves a futex sleep and wake-up per operator (~84 per text embedding);
-// between calls the poll runs out and every worker sleeps. About 30 us of atomic loads.
+// apart, so a poll saves a futex sleep and wake-up per operator (~84 per text embedding); between
+// calls it runs out and every worker sleeps. About 30 us of atomic loads, and ~3 ms within a
+// Pass: serial work between two operators (quantizing activations, a layer norm) can outlast
+// 30 us, and the cap bounds the waste where threads outnumber cores.
 constexpr int kPollIterations = 20000;
+constexpr int kPassPollIterations = 2000000;
 
 // Set while this thread runs a pool task: a nested parallel_for then runs inline instead of
 // waiting for workers that are busy with the outer call.
@@ -72,12 +75,17 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& t
   }
   wake_.notify_all();
   run_tasks(generation, task, count);
-  for (int i = 0; i < kPollIterations && finished_.load(std::memory_order_acquire) != count; ++i) {
+  for (int i = 0; keep_polling(i) && finished_.load(std::memory_order_acquire) != count; ++i) {
   }
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == count; });
   task_ = nullptr;
   if (error_) std::rethrow_exception(error_);
+}
+
+bool ThreadPool::keep_polling(int iteration) const {
+  return iteration < kPollIterations ||
+         (iteration < kPassPollIterations && passes_.load(std::memory_order_relaxed) > 0);
 }
 
 void ThreadPool::run_tasks(uint32_t generation, const std::function<void(size_t)>& task,
@@ -109,7 +117,7 @@ void ThreadPool::worker_loop() {
     const std::function<void(size_t)>* task;
     size_t count;
     uint32_t generation;
-    for (int i = 0; i < kPollIterations &&
+    for (int i = 0; keep_polling(i) &&
                     static_cast<uint32_t>(next_.load(std::memory_order_acquire) >> 32) == seen;
          ++i) {
     }

@@ -55,6 +55,7 @@ void run(const Shape& s, clip::WeightFormat format, bool hot, clip::ThreadPool& 
   double total[kGroups] = {};
   for (int pass = 0; pass < kWarmup + kTimed; ++pass) {
     double t[kGroups] = {};
+    const clip::ThreadPool::Pass forward(&pool);  // as clip::Model's forward passes
     for (int layer = 0; layer < kLayers; ++layer) {
       const clip::TransformerBlock& b = blocks[hot ? 0 : layer];
       auto timed = [&](int group, auto&& body) {

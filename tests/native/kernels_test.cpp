@@ -898,6 +898,44 @@ TEST(ThreadPoolTest, WorkersStartedLaterJoinJobsFromThen) {
   EXPECT_EQ(ids.size(), 3u);
 }
 
+TEST(ThreadPoolTest, JobsCompleteInsideNestedPassesAndAfterThem) {
+  ThreadPool pool(3);
+  const ThreadPool::Pass none(nullptr);  // allowed: models without a pool open passes too
+  std::atomic<int> ran{0}, other_ran{0};
+  {
+    const ThreadPool::Pass outer(&pool);
+    // Another thread's passes and jobs interleave with this one's.
+    std::thread other([&] {
+      for (int i = 0; i < 50; ++i) {
+        const ThreadPool::Pass pass(&pool);
+        pool.parallel_for(9, [&](size_t) { other_ran.fetch_add(1); });
+      }
+    });
+    for (int i = 0; i < 50; ++i) {
+      const ThreadPool::Pass inner(&pool);
+      pool.parallel_for(11, [&](size_t) { ran.fetch_add(1); });
+      // Serial work between jobs, longer than the workers' poll outside a pass.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    other.join();
+  }
+  EXPECT_EQ(ran.load(), 550);
+  EXPECT_EQ(other_ran.load(), 450);
+  // Once every pass is closed the workers sleep between jobs, and jobs still reach them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ids.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    pool.parallel_for(64, [&](size_t) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      std::lock_guard<std::mutex> lock(mutex);
+      ids.insert(std::this_thread::get_id());
+    });
+  }
+  EXPECT_EQ(ids.size(), 3u);
+}
+
 TEST(ThreadPoolTest, PoolNeverStartedIsDestroyedCleanly) {
   std::atomic<int> ran{0};
   {
