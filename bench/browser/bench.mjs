@@ -42,17 +42,37 @@ import { median, round } from '../node/util.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BROWSERS = ['chromium', 'firefox', 'webkit'];
-const { values } = parseArgs({
-  options: {
-    browser: { type: 'string', default: 'chromium' },
-    phases: { type: 'string', default: 'load,latency' },
-    out: { type: 'string' },
-    threads: { type: 'string' }, // 1,2 (WebKit: 1)
-    repeats: { type: 'string', default: '3' },
-    model: { type: 'string', default: join(root, 'build/bench/model') },
-    onnx: { type: 'string', default: join(root, 'build/bench/onnx') },
-  },
-});
+const USAGE = `usage: node bench/browser/bench.mjs [options]
+  --browser NAME   chromium, firefox or webkit (default chromium)
+  --phases LIST    load,latency (default both)
+  --threads LIST   thread counts (default 1,2; webkit: 1 only)
+  --repeats N      rounds, each in fresh profiles; medians are printed (default 3)
+  --model DIR      safetensors checkpoint (default build/bench/model)
+  --onnx DIR       tools/export_onnx.py output (default build/bench/onnx)
+  --out FILE       results JSON (default build/bench/browser-NAME.json)
+  -h, --help`;
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      browser: { type: 'string', default: 'chromium' },
+      phases: { type: 'string', default: 'load,latency' },
+      out: { type: 'string' },
+      threads: { type: 'string' }, // 1,2 (WebKit: 1)
+      repeats: { type: 'string', default: '3' },
+      model: { type: 'string', default: join(root, 'build/bench/model') },
+      onnx: { type: 'string', default: join(root, 'build/bench/onnx') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (error) {
+  console.error(`${error.message}\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const browserName = values.browser;
 const webkit = browserName === 'webkit';
 const phases = values.phases.split(',');
