@@ -9,7 +9,8 @@ namespace clip {
 
 ThreadPool::ThreadPool(int threads, bool start)
     : threads_(threads > 0 ? threads
-                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      polls_long_(static_cast<unsigned>(threads_) <= std::thread::hardware_concurrency()) {
   if (start) this->start();
 }
 
@@ -44,11 +45,11 @@ namespace {
 // How long a thread polls before it blocks: a worker for the next job after finishing one, the
 // caller for the workers' last tasks. The operators of one forward pass start microseconds
 // apart, so a poll saves a futex sleep and wake-up per operator (~84 per text embedding); between
-// calls it runs out and every worker sleeps. About 30 us of atomic loads, and ~3 ms within a
+// calls it runs out and every worker sleeps. About 30 us of atomic loads, and ~300 us within a
 // Pass: serial work between two operators (quantizing activations, a layer norm) can outlast
-// 30 us, and the cap bounds the waste where threads outnumber cores.
+// 30 us. (Polls of ~1 and ~3 ms were no faster: int8 image at 2 threads, 45-49 ms for all three.)
 constexpr int kPollIterations = 20000;
-constexpr int kPassPollIterations = 2000000;
+constexpr int kPassPollIterations = 200000;
 
 // Set while this thread runs a pool task: a nested parallel_for then runs inline instead of
 // waiting for workers that are busy with the outer call.
@@ -84,8 +85,8 @@ void ThreadPool::parallel_for(size_t count, const std::function<void(size_t)>& t
 }
 
 bool ThreadPool::keep_polling(int iteration) const {
-  return iteration < kPollIterations ||
-         (iteration < kPassPollIterations && passes_.load(std::memory_order_relaxed) > 0);
+  return iteration < kPollIterations || (iteration < kPassPollIterations && polls_long_ &&
+                                         passes_.load(std::memory_order_relaxed) > 0);
 }
 
 void ThreadPool::run_tasks(uint32_t generation, const std::function<void(size_t)>& task,

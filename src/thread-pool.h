@@ -1,6 +1,6 @@
 // A small pool of worker threads for the kernels. The calling thread always takes a share of the
 // work. Idle workers sleep on a condition variable; after a job a worker polls for the next one
-// first: ~30 us, or up to ~3 ms while a Pass is open (the operators of one forward pass follow
+// first: ~30 us, or up to ~300 us while a Pass is open (the operators of one forward pass follow
 // each other closely). Nothing spins between calls.
 #pragma once
 
@@ -38,11 +38,13 @@ class ThreadPool {
   void parallel_for(size_t count, const std::function<void(size_t)>& task);
 
   // Open around a forward pass: a series of parallel_for calls with short serial work between
-  // them. While one is open, a worker polls up to ~3 ms for its next job, and the caller as long
-  // for the workers' last tasks, instead of falling asleep after ~30 us: on a virtual machine a
-  // sleeping core took long to wake (ViT-B/32 int8 image, 2 threads, calls 100 ms apart: 53.4-58.1
-  // ms per image without, 46.7-49.2 with). A null pool is allowed; passes may nest, and each
-  // closes before its pool is destroyed.
+  // them. While one is open, a worker polls up to ~300 us for its next job, and the caller as
+  // long for the workers' last tasks, instead of falling asleep after ~30 us: on a virtual
+  // machine a sleeping core took long to wake (ViT-B/32 int8 image, 2 threads, calls 100 ms
+  // apart: 51.7-58.1 ms per image without, 44.9-48.8 with). Not where the pool has more threads
+  // than the machine has cores: there a polling thread holds a core that another one needs (4
+  // threads on 2 cores: 58.8 ms without, 71.6 with). A null pool is allowed; passes may nest, and
+  // each closes before its pool is destroyed.
   class Pass {
    public:
     explicit Pass(ThreadPool* pool) : pool_(pool) {
@@ -66,7 +68,8 @@ class ThreadPool {
   // Claims and runs tasks of job `generation` until none is left.
   void run_tasks(uint32_t generation, const std::function<void(size_t)>& task, size_t count);
 
-  int threads_;  // asked for, the caller included
+  int threads_;      // asked for, the caller included
+  bool polls_long_;  // in a Pass: when every thread can have a core of its own
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time
   std::mutex mutex_;

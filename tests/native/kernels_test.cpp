@@ -899,7 +899,9 @@ TEST(ThreadPoolTest, WorkersStartedLaterJoinJobsFromThen) {
 }
 
 TEST(ThreadPoolTest, JobsCompleteInsideNestedPassesAndAfterThem) {
-  ThreadPool pool(3);
+  // Two threads: within a pass they poll long only where the pool has no more threads than the
+  // machine has cores.
+  ThreadPool pool(2);
   const ThreadPool::Pass none(nullptr);  // allowed: models without a pool open passes too
   std::atomic<int> ran{0}, other_ran{0};
   {
@@ -926,14 +928,14 @@ TEST(ThreadPoolTest, JobsCompleteInsideNestedPassesAndAfterThem) {
   std::mutex mutex;
   std::set<std::thread::id> ids;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (ids.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+  while (ids.size() < 2 && std::chrono::steady_clock::now() < deadline) {
     pool.parallel_for(64, [&](size_t) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
       std::lock_guard<std::mutex> lock(mutex);
       ids.insert(std::this_thread::get_id());
     });
   }
-  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids.size(), 2u);
 }
 
 TEST(ThreadPoolTest, PoolNeverStartedIsDestroyedCleanly) {
