@@ -113,20 +113,27 @@ void ThreadPool::run_tasks(uint32_t generation, const std::function<void(size_t)
 }
 
 void ThreadPool::worker_loop() {
-  uint32_t seen = 0;
+  uint32_t seen = 0;  // the last job this worker took, or found finished
   for (;;) {
-    const std::function<void(size_t)>* task;
-    size_t count;
-    uint32_t generation;
     for (int i = 0; keep_polling(i) &&
                     static_cast<uint32_t>(next_.load(std::memory_order_acquire) >> 32) == seen;
          ++i) {
     }
+    const std::function<void(size_t)>* task;
+    size_t count;
+    uint32_t generation;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && task_); });
+      // One wait, then back to polling: a worker woken after its job was done (the caller ran
+      // every task while this core woke up) polls for the next job rather than sleeping again at
+      // once, which made each of a short forward pass's jobs wait on a wake-up that came too
+      // late for it in turn.
+      if (!stopping_ && generation_ == seen) wake_.wait(lock);
       if (stopping_) return;
-      seen = generation = generation_;
+      if (generation_ == seen) continue;  // woken for nothing
+      seen = generation_;
+      if (!task_) continue;  // that job is done
+      generation = generation_;
       task = task_;
       count = task_count_;
     }
