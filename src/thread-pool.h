@@ -40,11 +40,11 @@ class ThreadPool {
   // Open around a forward pass: a series of parallel_for calls with short serial work between
   // them. While one is open, a worker polls up to ~300 us for its next job, and the caller as
   // long for the workers' last tasks, instead of falling asleep after ~30 us: on a virtual
-  // machine a sleeping core took long to wake (ViT-B/32 int8 image, 2 threads, calls 100 ms
-  // apart: 51.7-58.1 ms per image without, 44.9-48.8 with). Not where the pool has more threads
-  // than the machine has cores: there a polling thread holds a core that another one needs (4
-  // threads on 2 cores: 58.8 ms without, 71.6 with). A null pool is allowed; passes may nest, and
-  // each closes before its pool is destroyed.
+  // machine a sleeping core took long to wake (ViT-B/32 int8 image, 2 threads, in bench/node:
+  // 50.6-58.1 ms without, 45.5-47.4 with). Not where the pool has more threads than the machine
+  // has cores: there a polling thread holds a core that another one needs (4 threads on 2 cores:
+  // 56.8-60.1 ms without, 91.0-95.3 with a ~3 ms poll). A null pool is allowed; passes may nest,
+  // and each closes before its pool is destroyed.
   class Pass {
    public:
     explicit Pass(ThreadPool* pool) : pool_(pool) {
