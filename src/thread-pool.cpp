@@ -121,7 +121,6 @@ void ThreadPool::worker_loop() {
     }
     const std::function<void(size_t)>* task;
     size_t count;
-    uint32_t generation;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       // One wait, then back to polling: a worker woken after its job was done (the caller ran
@@ -133,11 +132,10 @@ void ThreadPool::worker_loop() {
       if (generation_ == seen) continue;  // woken for nothing
       seen = generation_;
       if (!task_) continue;  // that job is done
-      generation = generation_;
       task = task_;
       count = task_count_;
     }
-    run_tasks(generation, *task, count);
+    run_tasks(seen, *task, count);
   }
 }
 
