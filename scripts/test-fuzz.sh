@@ -54,8 +54,8 @@ runs_of() {
 
 sources_of() {
   case $1 in
-    safetensors) echo src/safetensors.cpp ;;
-    tokenizer) echo src/tokenizer.cpp src/tokenizer-text.cpp ;;
+    safetensors) echo src/safetensors.cpp src/json-reader.cpp ;;
+    tokenizer) echo src/tokenizer.cpp src/tokenizer-text.cpp src/json-reader.cpp ;;
     image) echo src/image.cpp src/image-resize.cpp ;;
   esac
 }

@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "common.h"
+#include "json-reader.h"
 
 namespace clip {
 namespace {
@@ -139,9 +143,56 @@ Activation parse_activation(const std::string& name) {
   fail("config: hidden_act '", name, "' is not supported (quick_gelu, gelu)");
 }
 
+// nlohmann's document, built from read_json's events: nlohmann's own parser is not used (see
+// json-reader.h for why).
+class JsonBuilder : public JsonHandler {
+ public:
+  Json take() { return std::move(root_); }
+
+  void null() override { put(nullptr); }
+  void boolean(bool value) override { put(value); }
+  void number_unsigned(uint64_t value) override { put(value); }
+  void number_integer(int64_t value) override { put(value); }
+  void number_float(std::string_view text) override {
+    const double value = std::strtod(std::string(text).c_str(), nullptr);
+    if (!std::isfinite(value))
+      throw JsonSyntaxError("number " + std::string(text) + " is too large");
+    put(value);
+  }
+  void string(std::string& value) override { put(std::move(value)); }
+  void start_object() override { open_.push_back(put(Json::object())); }
+  void key(std::string& key) override { key_ = std::move(key); }
+  void end_object() override { open_.pop_back(); }
+  void start_array() override { open_.push_back(put(Json::array())); }
+  void end_array() override { open_.pop_back(); }
+
+ private:
+  // Where the value goes: the root, the end of the open array, or the open object's last key (a
+  // repeated key keeps its last value, as nlohmann's parser does).
+  Json* put(Json value) {
+    if (open_.empty()) return &(root_ = std::move(value));
+    Json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    return &(parent[key_] = std::move(value));
+  }
+
+  Json root_;
+  std::vector<Json*> open_;  // the containers being filled; elements of an open one do not move
+  std::string key_;
+};
+
 Json parse_json(std::string_view text, const char* what) {
-  Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) fail(what, ": not a JSON object");
+  JsonBuilder builder;
+  try {
+    read_json(text, builder);
+  } catch (const JsonSyntaxError&) {
+    fail(what, ": not a JSON object");
+  }
+  Json json = builder.take();
+  if (!json.is_object()) fail(what, ": not a JSON object");
   return json;
 }
 

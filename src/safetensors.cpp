@@ -4,10 +4,9 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
-#include <set>
 
 #include "common.h"
+#include "json-reader.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader copies it as is"
@@ -55,108 +54,111 @@ std::string offsets_text(uint64_t begin, uint64_t end) {
 // Turns the header's JSON events straight into tensor entries, without building a document:
 // memory stays proportional to the header, and duplicate keys (which a JSON document would
 // silently collapse) are seen and rejected.
-class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
+class HeaderParser : public JsonHandler {
  public:
   HeaderParser(const SafetensorsLimits& limits, bool data_size_known, uint64_t data_size)
       : limits_(limits), data_size_known_(data_size_known), data_size_(data_size) {}
 
   SafetensorsHeader take() { return std::move(header_); }
 
-  bool null() override { return scalar("null"); }
-  bool boolean(bool) override { return scalar("a boolean"); }
-  bool binary(binary_t&) override { return scalar("binary data"); }
+  void null() override { scalar("null"); }
+  void boolean(bool) override { scalar("a boolean"); }
 
-  bool number_integer(number_integer_t value) override {
+  void number_integer(int64_t value) override {
     if (skip_ == 0 && level_ == Level::kArray) {
       if (value < 0)
         fail(kPrefix, "tensor '", entry_.name, "': ", field_name(), " has negative value ", value);
-      return push(static_cast<uint64_t>(value));
+      push(static_cast<uint64_t>(value));
+      return;
     }
-    return scalar("a number");
+    scalar("a number");
   }
-  bool number_unsigned(number_unsigned_t value) override {
-    if (skip_ == 0 && level_ == Level::kArray) return push(value);
-    return scalar("a number");
+  void number_unsigned(uint64_t value) override {
+    if (skip_ == 0 && level_ == Level::kArray) {
+      push(value);
+      return;
+    }
+    scalar("a number");
   }
-  bool number_float(number_float_t, const string_t& text) override {
+  void number_float(std::string_view text) override {
     if (skip_ == 0 && level_ == Level::kArray) {
       fail(kPrefix, "tensor '", entry_.name, "': ", field_name(), " has ", text,
            ", which is not an integer (or does not fit 64 bits)");
     }
-    return scalar("a number");
+    scalar("a number");
   }
-  bool string(string_t& value) override {
+  void string(std::string& value) override {
     if (skip_ == 0 && level_ == Level::kEntry && field_ == Field::kDtype) {
       entry_.dtype = value;
-      return true;
+      return;
     }
     if (skip_ == 0 && level_ == Level::kMetadata) {
       header_.metadata[metadata_key_] = value;
-      return true;
+      return;
     }
-    return scalar("a string");
+    scalar("a string");
   }
 
-  bool start_object(std::size_t) override {
+  void start_object() override {
     if (skip_ > 0) {
       ++skip_;
-      return true;
+      return;
     }
     switch (level_) {
       case Level::kStart:
         level_ = Level::kTop;
-        return true;
+        return;
       case Level::kTop:
         if (top_key_ == "__metadata__") {
           level_ = Level::kMetadata;
         } else {
           level_ = Level::kEntry;
-          entry_ = Entry{};
+          entry_.clear();
           entry_.name = top_key_;
         }
-        return true;
+        return;
       default:
         return container("an object");
     }
   }
-  bool start_array(std::size_t) override {
+  void start_array() override {
     if (skip_ > 0) {
       ++skip_;
-      return true;
+      return;
     }
     if (level_ == Level::kEntry && (field_ == Field::kShape || field_ == Field::kOffsets)) {
       level_ = Level::kArray;
-      return true;
+      return;
     }
-    return container("an array");
+    container("an array");
   }
-  bool end_object() override {
+  void end_object() override {
     if (skip_ > 0) {
       --skip_;
-      return true;
+      return;
     }
     if (level_ == Level::kEntry) add_entry();
     level_ = level_ == Level::kTop ? Level::kEnd : Level::kTop;
-    return true;
   }
-  bool end_array() override {
+  void end_array() override {
     if (skip_ > 0) {
       --skip_;
-      return true;
+      return;
     }
     if (field_ == Field::kOffsets && entry_.offsets.size() != 2) {
       fail(kPrefix, "tensor '", entry_.name, "': data_offsets must be [begin, end], got ",
            entry_.offsets.size(), " numbers");
     }
     level_ = Level::kEntry;
-    return true;
   }
 
-  bool key(string_t& key) override {
-    if (skip_ > 0) return true;
+  void key(std::string& key) override {
+    if (skip_ > 0) return;
     if (level_ == Level::kTop) {
-      if (!names_.insert(key).second) fail(kPrefix, "duplicate entry '", key, "' in the header");
-      if (key != "__metadata__" && ++tensor_count_ > limits_.max_tensors) {
+      if (key == "__metadata__") {
+        if (seen_metadata_) fail(kPrefix, "duplicate entry '", key, "' in the header");
+        seen_metadata_ = true;
+      } else if (++tensor_count_ > limits_.max_tensors) {
         fail(kPrefix, "header lists more than ", limits_.max_tensors, " tensors (limit)");
       }
       top_key_ = key;
@@ -166,44 +168,57 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
       }
       metadata_key_ = key;
     } else {  // kEntry: the only other level that has keys
-      if (!entry_.keys.insert(key).second) {
-        fail(kPrefix, "tensor '", entry_.name, "' has a duplicate \"", key, "\" field");
-      }
       field_ = key == "dtype"          ? Field::kDtype
                : key == "shape"        ? Field::kShape
                : key == "data_offsets" ? Field::kOffsets
                                        : Field::kOther;
+      const bool repeated = field_ == Field::kOther
+                                ? std::find(entry_.other_keys.begin(), entry_.other_keys.end(),
+                                            key) != entry_.other_keys.end()
+                                : (entry_.fields & field_bit(field_)) != 0;
+      if (repeated) {
+        fail(kPrefix, "tensor '", entry_.name, "' has a duplicate \"", key, "\" field");
+      }
+      if (field_ == Field::kOther) {
+        entry_.other_keys.push_back(key);
+      } else {
+        entry_.fields |= field_bit(field_);
+      }
     }
-    return true;
-  }
-
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::json::exception& error) override {
-    fail(kPrefix, "header is not valid JSON: ", error.what());
   }
 
  private:
   enum class Level { kStart, kTop, kEntry, kMetadata, kArray, kEnd };
   enum class Field { kDtype, kShape, kOffsets, kOther };
 
+  // The entry being read. Reused from one tensor to the next, so that its buffers are too.
   struct Entry {
     std::string name;
     std::string dtype;
     std::vector<uint64_t> shape;
     std::vector<uint64_t> offsets;
-    std::set<std::string> keys;
+    unsigned fields = 0;                  // field_bit() of each known field seen
+    std::vector<std::string> other_keys;  // fields the format does not define (rare)
+    void clear() {
+      dtype.clear();
+      shape.clear();
+      offsets.clear();
+      fields = 0;
+      other_keys.clear();
+    }
   };
+  static unsigned field_bit(Field field) { return 1u << static_cast<unsigned>(field); }
 
   const char* field_name() const { return field_ == Field::kShape ? "shape" : "data_offsets"; }
 
   // A scalar where the format allows one only in certain places.
-  bool scalar(const char* what) {
-    if (skip_ > 0) return true;
+  void scalar(const char* what) {
+    if (skip_ > 0) return;
     switch (level_) {
       case Level::kTop:
         fail(kPrefix, "entry '", top_key_, "' is ", what, ", not an object");
       case Level::kEntry:
-        if (field_ == Field::kOther) return true;  // unknown field: ignored, as the reference does
+        if (field_ == Field::kOther) return;  // unknown field: ignored, as the reference does
         if (field_ == Field::kDtype)
           fail(kPrefix, "tensor '", entry_.name, "': dtype is ", what, ", not a string");
         fail(kPrefix, "tensor '", entry_.name, "': ", field_name(), " is ", what, ", not an array");
@@ -218,15 +233,15 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   }
 
   // An object or array as a value: skipped inside an unknown field, an error elsewhere.
-  bool container(const char* what) {
+  void container(const char* what) {
     if (level_ == Level::kEntry && field_ == Field::kOther) {
       skip_ = 1;
-      return true;
+      return;
     }
-    return scalar(what);
+    scalar(what);
   }
 
-  bool push(uint64_t value) {
+  void push(uint64_t value) {
     std::vector<uint64_t>& target = field_ == Field::kShape ? entry_.shape : entry_.offsets;
     size_t limit = field_ == Field::kShape ? limits_.max_rank : 2;
     if (target.size() >= limit) {
@@ -236,14 +251,15 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
            " dimensions (limit)");
     }
     target.push_back(value);
-    return true;
   }
 
   void add_entry() {
     const Entry& e = entry_;
-    for (const char* required : {"dtype", "shape", "data_offsets"}) {
-      if (!e.keys.count(required))
-        fail(kPrefix, "tensor '", e.name, "' is missing \"", required, "\"");
+    const std::pair<Field, const char*> required[] = {
+        {Field::kDtype, "dtype"}, {Field::kShape, "shape"}, {Field::kOffsets, "data_offsets"}};
+    for (const auto& [field, name] : required) {
+      if (!(e.fields & field_bit(field)))
+        fail(kPrefix, "tensor '", e.name, "' is missing \"", name, "\"");
     }
     TensorInfo info;
     info.name = e.name;
@@ -303,9 +319,22 @@ class HeaderParser : public nlohmann::json_sax<nlohmann::json> {
   size_t tensor_count_ = 0;
   std::string top_key_;
   std::string metadata_key_;
-  std::set<std::string> names_;
+  bool seen_metadata_ = false;
   Entry entry_;
 };
+
+// Names are checked once all are in: a set built while parsing cost more than the rest of it.
+void check_unique_names(const SafetensorsHeader& header) {
+  std::vector<const std::string*> names;
+  names.reserve(header.tensors.size());
+  for (const TensorInfo& t : header.tensors) names.push_back(&t.name);
+  std::sort(names.begin(), names.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  const auto same =
+      std::adjacent_find(names.begin(), names.end(),
+                         [](const std::string* a, const std::string* b) { return *a == *b; });
+  if (same != names.end()) fail(kPrefix, "duplicate entry '", **same, "' in the header");
+}
 
 // Tensors must tile [0, data_size) in order, as the reference reader demands.
 void check_layout(const SafetensorsHeader& header) {
@@ -364,20 +393,15 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* json, size_t json_size
   if (json_size == 0 || json[0] != '{') {
     fail(kPrefix, "header is not a JSON object: it must start with '{'");
   }
-  // nlohmann's lexer takes a NUL byte for the end of input, which would let anything after it
-  // through; NUL is never valid JSON, not even inside a string.
-  if (const void* nul = std::memchr(json, 0, json_size)) {
-    fail(kPrefix, "header is not valid JSON: NUL byte at offset ",
-         static_cast<const uint8_t*>(nul) - json);
-  }
   uint64_t data_available = file_size != 0 ? file_size - header_size : 0;
   HeaderParser parser(limits, file_size != 0, data_available);
   try {
-    nlohmann::json::sax_parse(json, json + json_size, &parser);
-  } catch (const nlohmann::json::exception& e) {
+    read_json(std::string_view(reinterpret_cast<const char*>(json), json_size), parser);
+  } catch (const JsonSyntaxError& e) {
     fail(kPrefix, "header is not valid JSON: ", e.what());
   }
   SafetensorsHeader header = parser.take();
+  check_unique_names(header);
   std::stable_sort(header.tensors.begin(), header.tensors.end(),
                    [](const TensorInfo& a, const TensorInfo& b) {
                      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;

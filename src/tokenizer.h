@@ -33,7 +33,7 @@ class Tokenizer {
   std::vector<int32_t> tokenize(std::string_view utf8_text, int context_length = 77) const;
   // Inverse of encode, as SimpleTokenizer.decode: "</w>" becomes a space, invalid UTF-8 U+FFFD.
   std::string decode(const std::vector<int32_t>& ids) const;
-  size_t vocab_size() const { return id_to_bytes_.size(); }
+  size_t vocab_size() const { return decoded_ends_.size(); }
 
  private:
   struct Merge {
@@ -54,10 +54,16 @@ class Tokenizer {
   std::array<int32_t, 256> byte_end_id_{};  // the same byte ending a word ("</w>")
   // Open-addressing hash table (left id << 32 | right id) -> merge, linear probing. Loading and
   // BPE spend most of their time in it; std::unordered_map would allocate a node per entry.
-  std::vector<uint64_t> merge_keys_;  // all ones where empty
-  std::vector<Merge> merge_values_;
+  struct MergeSlot {
+    uint64_t key;  // all ones where empty
+    Merge merge;
+  };
+  std::vector<MergeSlot> merges_;
   int merge_shift_ = 64;
-  std::vector<std::string> id_to_bytes_;  // what each id decodes to, "</w>" included
+  // What each id decodes to ("</w>" included): id's bytes end at decoded_ends_[id], and begin
+  // where the previous id's end.
+  std::string decoded_;
+  std::vector<uint32_t> decoded_ends_;
 };
 
 }  // namespace clip

@@ -93,9 +93,10 @@ class LoaderHandle {
   // undefined | Error: converts and packs a tensor the last commit() completed; called while the
   // next window is being read (on another thread), the two overlap.
   val process_ready();
-  // null before the header is in, then (once) [{offset, view}] | Error: the large tensors' final
-  // memory and where their bytes are in the file (ModelLoader::place_all), to be read there ahead
-  // of the windows; the heap is grown at once to what the weights will take.
+  // null before the header is in, then (once) Float64Array | Error: for each large tensor, its
+  // offset in the file, the address of its final memory and its size (ModelLoader::place_all),
+  // for the package to read it there ahead of the windows; the heap is grown at once to what the
+  // weights will take.
   val placements();
   val commit(size_t size);  // undefined | Error: the first `size` bytes of the window are in
   val finish();             // undefined | Error

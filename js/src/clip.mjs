@@ -451,8 +451,9 @@ const PIECE_BYTES = 4 << 20; // read-ahead of large tensors, in pieces of at mos
 function readAhead(file, placements, heap) {
   const entries = new Map();
   const pieces = [];
-  for (const { offset, view } of placements) {
-    const entry = { offset, address: view.byteOffset, length: view.length, left: 0, views: [] };
+  for (let i = 0; i < placements.length; i += 3) {
+    const [offset, address, length] = placements.subarray(i, i + 3);
+    const entry = { offset, address, length, left: 0, views: [] };
     entry.done = new Promise((resolve, reject) => Object.assign(entry, { resolve, reject }));
     entry.done.catch(() => {}); // awaited by the stream, or never if it stops first
     for (let at = 0; at < entry.length; at += PIECE_BYTES, ++entry.left) {

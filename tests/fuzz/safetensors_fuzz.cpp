@@ -7,9 +7,9 @@
 // may come after smaller ones that follow them). Anything but a clip::Error escaping, or a broken
 // invariant, is a crash.
 //
-// Build and run (clang with compiler-rt; the build folder supplies the nlohmann link):
+// Build and run (clang with compiler-rt):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-//     -Isrc -Ibuild-st/third-party-include tests/fuzz/safetensors_fuzz.cpp src/safetensors.cpp \
+//     -Isrc tests/fuzz/safetensors_fuzz.cpp src/safetensors.cpp src/json-reader.cpp \
 //     -o build-st/safetensors_fuzz
 //   .venv/bin/python tools/make_fuzz_seeds.py build-st/fixtures
 //   mkdir -p build-st/fuzz-corpus

@@ -11,7 +11,7 @@
 //   .venv/bin/python tools/ref_tokenize.py build-tok/fixtures
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 //     -Isrc tests/fuzz/tokenizer_fuzz.cpp src/tokenizer.cpp src/tokenizer-text.cpp \
-//     -o build-tok/tokenizer_fuzz
+//     src/json-reader.cpp -o build-tok/tokenizer_fuzz
 //   mkdir -p build-tok/fuzz-corpus
 //   CLIP_FIXTURES=build-tok/fixtures build-tok/tokenizer_fuzz -max_total_time=20 \
 //     build-tok/fuzz-corpus build-tok/fixtures/fuzz/tokenizer

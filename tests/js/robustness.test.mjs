@@ -233,7 +233,7 @@ describe('robustness: one model against hostile input', () => {
       [concat(le64(2 ** 40), utf8('{}')), 'header length 1099511627776 exceeds the limit of 104857600 bytes'],
       [concat(le64(1000), utf8('{}')), 'header length 1000 runs past the end of the file (10 bytes)'],
       [rawFile('[1, 2]'), "header is not a JSON object: it must start with '{'"],
-      [rawFile('{"a": {"dtype": "F32",'), 'header is not valid JSON: [json.exception.parse_error.101] parse error at line 1, column 23: syntax error while parsing object key - unexpected end of input; expected string literal'],
+      [rawFile('{"a": {"dtype": "F32",'), 'header is not valid JSON: unexpected end of input at offset 22'],
       [rawFile(`{${entry('a', 'F32', '[4]', 0, 16)}}`, new Uint8Array(8)), "tensor 'a': data_offsets [0, 16] reach beyond the end of the file (the data section has 8 bytes)"],
       [rawFile(`{${entry('a', 'F32', '[4]', 16, 0)}}`, new Uint8Array(16)), "tensor 'a': data_offsets [16, 0] end before they begin"],
       [rawFile(`{${entry('a', 'F32', '[3]', 0, 8)}}`, new Uint8Array(8)), "tensor 'a': size mismatch: shape [3] of F32 needs 12 bytes, data_offsets [0, 8] hold 8"],
@@ -284,7 +284,7 @@ describe('robustness: one model against hostile input', () => {
     // Tokenizer and config files.
     const files = memoryFiles('tiny-hf');
     const fileCases = [
-      [{ 'vocab.json': '{' }, 'tokenizer: vocab.json: not valid JSON: [json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing object key - unexpected end of input; expected string literal'],
+      [{ 'vocab.json': '{' }, 'tokenizer: vocab.json: not valid JSON: unexpected end of input at offset 1'],
       [{ 'vocab.json': '[1,2]' }, 'tokenizer: vocab.json: expected an object of token -> id, got array'],
       [{ 'merges.txt': '#version: 0.2\na b c\n' }, "tokenizer: merges.txt line 2: expected a merge of two symbols, got 'a b c'"],
       [{ 'config.json': '{not json' }, 'model.safetensors: config.json: not a JSON object'],
