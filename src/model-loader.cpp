@@ -68,7 +68,8 @@ std::vector<MappedTensor> map_openai_block(const std::string& hf_prefix, const s
   return {};
 }
 
-std::vector<MappedTensor> map_openai_name(const std::string& name) {
+// Out of line: targets_of runs for every tensor, and is kept short (see on_weights).
+[[gnu::noinline]] std::vector<MappedTensor> map_openai_name(const std::string& name) {
   static const std::pair<const char*, MappedTensor> kDirect[] = {
       {"visual.conv1.weight", {"vision_model.embeddings.patch_embedding.weight", Transform::copy}},
       {"visual.class_embedding", {"vision_model.embeddings.class_embedding", Transform::copy}},
@@ -175,6 +176,37 @@ std::string read_optional_text_file(const std::string& path) {
 
 bool file_exists(const std::string& path) {
   return std::ifstream(path).good();
+}
+
+// Checks `info` against the shape the model expects of its first target (`canonical`) and its
+// dtype, and records its targets as received. Returns its shape, logit_scale's [1] read as [].
+[[gnu::noinline]] std::vector<int64_t> check_weights(const TensorInfo& info,
+                                                     const std::vector<MappedTensor>& targets,
+                                                     const std::vector<int64_t>& canonical,
+                                                     const std::vector<float>* row_scales,
+                                                     std::set<std::string>& received) {
+  std::vector<int64_t> shape = info.shape;
+  if (targets[0].name == "logit_scale" && shape == std::vector<int64_t>{1}) shape.clear();
+  const std::vector<int64_t> want = stored_shape(canonical, targets[0].transform);
+  if (shape != want) {
+    fail("weights: tensor ", info.name, " has shape ", shape_string(info.shape), ", expected ",
+         shape_string(want));
+  }
+  if (row_scales) {
+    if (shape.size() != 2 || static_cast<int64_t>(row_scales->size()) != shape[0]) {
+      fail("weights: ", info.name, ".scales has ", row_scales->size(), " scales for ",
+           shape.empty() ? 0 : shape[0], " rows");
+    }
+  } else if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16) {
+    fail("weights: tensor ", info.name, " has dtype ", dtype_name(info.dtype),
+         "; CLIP weights must be F32, F16 or BF16 (or I8 with row scales)");
+  }
+  for (const MappedTensor& target : targets) {
+    if (!received.insert(target.name).second) {
+      fail("weights: tensor ", target.name, " appears twice");
+    }
+  }
+  return shape;
 }
 
 }  // namespace
@@ -431,52 +463,23 @@ void ModelLoader::on_tensor(const TensorInfo& info, const uint8_t* data) {
   on_weights(info, data, nullptr);
 }
 
+// Called once per tensor, so it is kept short: V8 compiles a wasm function again, optimized, once
+// its calls have added up to enough of its size (json-reader.h), and compiling a long function
+// cost more than the optimized code saved. The rarer paths are functions of their own.
 void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
                              const std::vector<float>* row_scales) {
   const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
   if (targets.empty()) {
     return;  // tensors CLIP's forward pass does not use (position_ids, attn_mask, ...)
   }
-  std::vector<int64_t> shape = info.shape;
-  if (targets[0].name == "logit_scale" && shape == std::vector<int64_t>{1}) shape.clear();
   const auto expected = shapes_.find(targets[0].name);
   if (expected == shapes_.end()) return;  // a tower this config does not describe
-  const std::vector<int64_t> want = stored_shape(expected->second, targets[0].transform);
-  if (shape != want) {
-    fail("weights: tensor ", info.name, " has shape ", shape_string(info.shape), ", expected ",
-         shape_string(want));
-  }
-  if (row_scales) {
-    if (shape.size() != 2 || static_cast<int64_t>(row_scales->size()) != shape[0]) {
-      fail("weights: ", info.name, ".scales has ", row_scales->size(), " scales for ",
-           shape.empty() ? 0 : shape[0], " rows");
-    }
-  } else if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16) {
-    fail("weights: tensor ", info.name, " has dtype ", dtype_name(info.dtype),
-         "; CLIP weights must be F32, F16 or BF16 (or I8 with row scales)");
-  }
-  for (const MappedTensor& target : targets) {
-    if (!received_.insert(target.name).second) {
-      fail("weights: tensor ", target.name, " appears twice");
-    }
-  }
-
-  // The token embedding, the largest tensor, goes straight into its final form.
+  const std::vector<int64_t> shape =
+      check_weights(info, targets, expected->second, row_scales, received_);
   if (targets[0].name == kTokenEmbedding) {
-    const int rows = static_cast<int>(shape[0]), dim = static_cast<int>(shape[1]);
-    EmbeddingTable& table = model_->text_.token_embedding;
-    if (data == reinterpret_cast<const uint8_t*>(table.f32_data())) {  // read in place
-      ++read_in_place_;
-      stage(kTokenEmbedding, {}, {});
-      return;
-    }
-    table = row_scales ? EmbeddingTable::from_q8(reinterpret_cast<const int8_t*>(data),
-                                                 row_scales->data(), rows, dim, options_.format)
-                       : EmbeddingTable::from_data(info.dtype, data, rows, dim, options_.format);
-    stage(kTokenEmbedding, {}, {});
+    install_token_embedding(info, data, shape, row_scales);
     return;
   }
-
   const size_t count = static_cast<size_t>(info.element_count());
   const auto placed = placed_.find(targets[0].name);
   if (placed != placed_.end()) {
@@ -495,7 +498,32 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
     stage(targets[0].name, {}, FloatSpan{reinterpret_cast<const float*>(data), count});
     return;
   }
-  UninitializedVector<float> values(count);
+  convert_and_stage(info, data, shape, row_scales);
+}
+
+// The token embedding, the largest tensor, goes straight into its final form.
+[[gnu::noinline]] void ModelLoader::install_token_embedding(const TensorInfo& info,
+                                                            const uint8_t* data,
+                                                            const std::vector<int64_t>& shape,
+                                                            const std::vector<float>* row_scales) {
+  const int rows = static_cast<int>(shape[0]), dim = static_cast<int>(shape[1]);
+  EmbeddingTable& table = model_->text_.token_embedding;
+  if (data == reinterpret_cast<const uint8_t*>(table.f32_data())) {  // read in place
+    ++read_in_place_;
+  } else {
+    table = row_scales ? EmbeddingTable::from_q8(reinterpret_cast<const int8_t*>(data),
+                                                 row_scales->data(), rows, dim, options_.format)
+                       : EmbeddingTable::from_data(info.dtype, data, rows, dim, options_.format);
+  }
+  stage(kTokenEmbedding, {}, {});
+}
+
+// A tensor that must be converted (F16, BF16, I8 with scales) or rearranged first.
+[[gnu::noinline]] void ModelLoader::convert_and_stage(const TensorInfo& info, const uint8_t* data,
+                                                      const std::vector<int64_t>& shape,
+                                                      const std::vector<float>* row_scales) {
+  const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
+  UninitializedVector<float> values(static_cast<size_t>(info.element_count()));
   if (row_scales) {
     const size_t columns = static_cast<size_t>(shape[1]);
     const int8_t* q = reinterpret_cast<const int8_t*>(data);

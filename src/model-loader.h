@@ -76,6 +76,11 @@ class ModelLoader {
   void on_tensor(const TensorInfo& info, const uint8_t* data);
   void on_weights(const TensorInfo& info, const uint8_t* data,
                   const std::vector<float>* row_scales);
+  void install_token_embedding(const TensorInfo& info, const uint8_t* data,
+                               const std::vector<int64_t>& shape,
+                               const std::vector<float>* row_scales);
+  void convert_and_stage(const TensorInfo& info, const uint8_t* data,
+                         const std::vector<int64_t>& shape, const std::vector<float>* row_scales);
   // Holds one part of a component until the rest is in, then installs the component. The part
   // is `values`, or `view` when given (memory valid during the call only).
   void stage(const std::string& name, UninitializedVector<float> values, FloatSpan view);
