@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "utf8.h"
+
 namespace clip {
 namespace {
 
@@ -193,7 +195,7 @@ class Reader {
       if (low < 0xDC00 || low > 0xDFFF) error("high surrogate escape not followed by a low one");
       code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
     }
-    append_utf8(out, code);
+    utf8_append(out, code);
   }
 
   uint32_t read_hex4() {
@@ -208,24 +210,6 @@ class Reader {
       code = code * 16 + static_cast<uint32_t>(digit);
     }
     return code;
-  }
-
-  static void append_utf8(std::string& out, uint32_t code) {
-    if (code < 0x80) {
-      out += static_cast<char>(code);
-    } else if (code < 0x800) {
-      out += static_cast<char>(0xC0 | (code >> 6));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-      out += static_cast<char>(0xE0 | (code >> 12));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (code >> 18));
-      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    }
   }
 
   // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; an integer that fits 64 bits is reported as

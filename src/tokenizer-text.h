@@ -13,7 +13,6 @@ namespace clip::tokenizer_text {
 // subsequence (Unicode's "maximal subpart" rule, which CPython follows) becomes one U+FFFD.
 // Surrogates and overlong forms are ill-formed. Never throws.
 std::u32string utf8_decode(std::string_view bytes);
-void utf8_append(std::string& out, char32_t code_point);
 
 // whitespace_clean(basic_clean(text)).lower(), as SimpleTokenizer.encode does.
 std::u32string clean(std::u32string_view text);

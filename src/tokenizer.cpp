@@ -16,6 +16,7 @@
 #include "common.h"
 #include "json-reader.h"
 #include "tokenizer-text.h"
+#include "utf8.h"
 
 namespace clip {
 namespace {
@@ -57,7 +58,7 @@ struct ByteMap {
 
   std::string token(uint8_t byte) const {
     std::string s;
-    text::utf8_append(s, to_char[byte]);
+    utf8_append(s, to_char[byte]);
     return s;
   }
 };
@@ -429,7 +430,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view utf8_text) const {
       ids.push_back(kEndOfText);
     } else {
       word.clear();
-      for (char32_t c : piece) text::utf8_append(word, c);
+      for (char32_t c : piece) utf8_append(word, c);
       bpe(word, ids);
     }
   }
@@ -470,7 +471,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     }
   }
   std::string out;
-  for (char32_t c : text::utf8_decode(spaced)) text::utf8_append(out, c);
+  for (char32_t c : text::utf8_decode(spaced)) utf8_append(out, c);
   return out;
 }
 

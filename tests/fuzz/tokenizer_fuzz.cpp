@@ -27,6 +27,7 @@
 #include "common.h"
 #include "tokenizer-text.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 namespace {
 
@@ -74,7 +75,7 @@ void fuzz_text(const std::string& text) {
   const std::string decoded = t.decode(ids);
   std::string reencoded;
   for (char32_t c : clip::tokenizer_text::utf8_decode(decoded)) {
-    clip::tokenizer_text::utf8_append(reencoded, c);
+    clip::utf8_append(reencoded, c);
   }
   check(reencoded == decoded);
   // The cleaned text holds only Unicode scalar values.
