@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <clocale>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -154,9 +155,13 @@ class JsonBuilder : public JsonHandler {
   void number_unsigned(uint64_t value) override { put(value); }
   void number_integer(int64_t value) override { put(value); }
   void number_float(std::string_view text) override {
-    const double value = std::strtod(std::string(text).c_str(), nullptr);
-    if (!std::isfinite(value))
+    // strtod reads the C locale's decimal point, which the host program may have changed.
+    std::string digits(text);
+    std::replace(digits.begin(), digits.end(), '.', *std::localeconv()->decimal_point);
+    const double value = std::strtod(digits.c_str(), nullptr);
+    if (!std::isfinite(value)) {
       throw JsonSyntaxError("number " + std::string(text) + " is too large");
+    }
     put(value);
   }
   void string(std::string& value) override { put(std::move(value)); }

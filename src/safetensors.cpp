@@ -118,7 +118,7 @@ class HeaderParser : public JsonHandler {
         }
         return;
       default:
-        return container("an object");
+        container("an object");
     }
   }
   void start_array() override {
