@@ -24,14 +24,14 @@ struct ModelLoader::Component {
   std::function<void(UninitializedVector<float>, const std::vector<FloatSpan>&)> install_in_place;
 };
 
-namespace {
-
 enum class Transform { copy, transpose, split_q, split_k, split_v };
 
 struct MappedTensor {
   std::string name;
   Transform transform;
 };
+
+namespace {
 
 const std::string kTokenEmbedding = "text_model.embeddings.token_embedding.weight";
 
@@ -498,7 +498,7 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
     stage(targets[0].name, {}, FloatSpan{reinterpret_cast<const float*>(data), count});
     return;
   }
-  convert_and_stage(info, data, shape, row_scales);
+  convert_and_stage(info, data, shape, row_scales, targets);
 }
 
 // The token embedding, the largest tensor, goes straight into its final form.
@@ -521,8 +521,8 @@ void ModelLoader::on_weights(const TensorInfo& info, const uint8_t* data,
 // A tensor that must be converted (F16, BF16, I8 with scales) or rearranged first.
 [[gnu::noinline]] void ModelLoader::convert_and_stage(const TensorInfo& info, const uint8_t* data,
                                                       const std::vector<int64_t>& shape,
-                                                      const std::vector<float>* row_scales) {
-  const std::vector<MappedTensor> targets = targets_of(scheme_, shapes_, info.name);
+                                                      const std::vector<float>* row_scales,
+                                                      const std::vector<MappedTensor>& targets) {
   UninitializedVector<float> values(static_cast<size_t>(info.element_count()));
   if (row_scales) {
     const size_t columns = static_cast<size_t>(shape[1]);

@@ -16,6 +16,8 @@
 
 namespace clip {
 
+struct MappedTensor;  // a canonical tensor a file tensor fills, and how (model-loader.cpp)
+
 class ModelLoader {
  public:
   // config_json: the text of config.json (HF) or open_clip_config.json, or empty to infer sizes
@@ -80,7 +82,8 @@ class ModelLoader {
                                const std::vector<int64_t>& shape,
                                const std::vector<float>* row_scales);
   void convert_and_stage(const TensorInfo& info, const uint8_t* data,
-                         const std::vector<int64_t>& shape, const std::vector<float>* row_scales);
+                         const std::vector<int64_t>& shape, const std::vector<float>* row_scales,
+                         const std::vector<MappedTensor>& targets);
   // Holds one part of a component until the rest is in, then installs the component. The part
   // is `values`, or `view` when given (memory valid during the call only).
   void stage(const std::string& name, UninitializedVector<float> values, FloatSpan view);

@@ -145,37 +145,13 @@ struct VocabJsonReader : JsonHandler {
   void end_array() override {}  // never reached: start_array() throws
 };
 
-// Token texts back to back, each one's end recorded: one buffer rather than a string per token
-// (~49k of them), which took the tokenizer's build a fifth of its time in wasm.
-class TokenTexts {
- public:
-  void reserve(size_t tokens, size_t bytes) {
-    ends_.reserve(tokens);
-    chars_.reserve(bytes);
-  }
-  void push(std::string_view text, std::string_view suffix = {}) {
-    chars_.append(text).append(suffix);
-    ends_.push_back(static_cast<uint32_t>(chars_.size()));
-  }
-  std::string_view operator[](size_t id) const {
-    const uint32_t begin = id ? ends_[id - 1] : 0;
-    return std::string_view(chars_).substr(begin, ends_[id] - begin);
-  }
-  size_t size() const { return ends_.size(); }
-  size_t bytes() const { return chars_.size(); }
-
- private:
-  std::string chars_;
-  std::vector<uint32_t> ends_;
-};
-
 // Token text -> id for a vocabulary under construction: open addressing over (hash, id) slots,
 // the text itself read from `tokens`. Building a vocabulary takes ~200k lookups; with
 // std::unordered_map (a node per entry, a chain walk per lookup) they were half of the ~35 ms
 // the tokenizer took to build in wasm.
 class TokenIds {
  public:
-  explicit TokenIds(const TokenTexts& tokens) : tokens_(tokens) {
+  explicit TokenIds(const PackedTexts& tokens) : tokens_(tokens) {
     size_t capacity = 16;
     while (capacity < 2 * tokens.size()) capacity *= 2;
     slots_.assign(capacity, Slot{0, -1});
@@ -213,14 +189,14 @@ class TokenIds {
     }
   }
 
-  const TokenTexts& tokens_;
+  const PackedTexts& tokens_;
   std::vector<Slot> slots_;
 };
 
 }  // namespace
 
 struct Tokenizer::Vocabulary {
-  TokenTexts tokens;                                                  // by id
+  PackedTexts tokens;                                                 // by id
   std::vector<std::pair<std::string_view, std::string_view>> merges;  // by rank
   std::optional<TokenIds> ids;                                        // over tokens, once complete
 };
@@ -326,11 +302,11 @@ Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
     }
   }
 
-  std::string& out = t.decoded_;
-  out.reserve(vocab.tokens.bytes());
-  t.decoded_ends_.reserve(vocab.tokens.size());
+  t.decoded_.reserve(vocab.tokens.size(), vocab.tokens.bytes());
+  std::string out;
   for (size_t id = 0; id < vocab.tokens.size(); ++id) {
     const std::string_view token = vocab.tokens[id];
+    out.clear();
     // Byte-level symbols are U+0021..U+0143: one or two UTF-8 bytes each.
     for (size_t i = 0; i < token.size();) {
       const auto b0 = static_cast<uint8_t>(token[i]);
@@ -347,7 +323,7 @@ Tokenizer Tokenizer::build(const Vocabulary& vocab, const char* source) {
       if (byte < 0) fail("tokenizer vocabulary: token '", token, "' is not byte-level text");
       out += static_cast<char>(byte);
     }
-    t.decoded_ends_.push_back(static_cast<uint32_t>(out.size()));
+    t.decoded_.push(out);
   }
   return t;
 }
@@ -456,8 +432,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     if (id < 0 || size_t(id) >= vocab_size()) {
       fail("decode: token id ", id, " is outside the vocabulary (", vocab_size(), ")");
     }
-    const uint32_t begin = id ? decoded_ends_[id - 1] : 0;
-    bytes.append(decoded_, begin, decoded_ends_[id] - begin);
+    bytes += decoded_[static_cast<size_t>(id)];
   }
   // "</w>" is ASCII, so replacing it before decoding equals the reference's replacing after.
   std::string spaced;

@@ -245,8 +245,8 @@ val LoaderHandle::placements() {
     // The heap grows first, once (not 16 MB at a time under the allocations), and before the
     // views are made: growing a memory that is not shared detaches them.
     reserve_heap();
-    // One array of numbers rather than an object per tensor: a few hundred calls through embind
-    // took several milliseconds of a load that waits for them.
+    // One array of numbers rather than an object per tensor: a few hundred fewer calls through
+    // embind.
     std::vector<double> triples;
     for (const ModelLoader::Placement& placement : loader_.place_all()) {
       triples.push_back(static_cast<double>(placement.file_offset));
