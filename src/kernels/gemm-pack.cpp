@@ -91,7 +91,8 @@ void pack_f32_gemm_kn(size_t k, size_t n, const float* weight, size_t stride, co
 
 void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, float* tile) {
   size_t i = 0;
-  if (mr == 4) {  // the usual tile: 4x4 blocks transposed in registers
+  // Blocks of 4 k transposed in registers for the usual tile heights; the rest one by one.
+  if (mr == 4) {
     const float *a0 = a, *a1 = a + a_stride, *a2 = a + 2 * a_stride, *a3 = a + 3 * a_stride;
     for (; i + 4 <= k; i += 4) {
       const v128_t r0 = wasm_v128_load(a0 + i), r1 = wasm_v128_load(a1 + i);
@@ -105,6 +106,27 @@ void pack_f32_gemm_rows(size_t mr, size_t k, const float* a, size_t a_stride, fl
       wasm_v128_store(out + 4, wasm_i64x2_shuffle(t0, t1, 1, 3));
       wasm_v128_store(out + 8, wasm_i64x2_shuffle(t2, t3, 0, 2));
       wasm_v128_store(out + 12, wasm_i64x2_shuffle(t2, t3, 1, 3));
+    }
+  } else if (mr == 3) {  // Firefox's tiles (set_gemm_rows) and 3-row rests: 3x4 blocks
+    const float *a0 = a, *a1 = a + a_stride, *a2 = a + 2 * a_stride;
+    for (; i + 4 <= k; i += 4) {
+      const v128_t r0 = wasm_v128_load(a0 + i), r1 = wasm_v128_load(a1 + i);
+      const v128_t r2 = wasm_v128_load(a2 + i);
+      const v128_t t01 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5);   // a0[0] a1[0] a0[1] a1[1]
+      const v128_t t23 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);   // a0[2] a1[2] a0[3] a1[3]
+      const v128_t t11 = wasm_i32x4_shuffle(t01, r2, 3, 5, 3, 5);  // a1[1] a2[1] (twice)
+      float* out = tile + i * 3;
+      wasm_v128_store(out, wasm_i32x4_shuffle(t01, r2, 0, 1, 4, 2));
+      wasm_v128_store(out + 4, wasm_i32x4_shuffle(t11, t23, 0, 1, 4, 5));
+      wasm_v128_store(out + 8, wasm_i32x4_shuffle(r2, t23, 2, 6, 7, 3));
+    }
+  } else if (mr == 2) {  // 2-row rests
+    const float *a0 = a, *a1 = a + a_stride;
+    for (; i + 4 <= k; i += 4) {
+      const v128_t r0 = wasm_v128_load(a0 + i), r1 = wasm_v128_load(a1 + i);
+      float* out = tile + i * 2;
+      wasm_v128_store(out, wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5));
+      wasm_v128_store(out + 4, wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7));
     }
   }
   for (; i < k; ++i) {
