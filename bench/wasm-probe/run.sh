@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a wasm speed probe (SIMD128 + pthreads, the same kernel sources as the library) and runs
-# it under Node. usage: bench/wasm-probe/run.sh [OUTDIR] [probe|tower]   (default
+# it under Node. usage: bench/wasm-probe/run.sh [OUTDIR] [probe|kernel|tower]   (default
 # build-wasm-probe, probe)
 #   probe  the SIMD128 mul+add peak and clip::Linear GEMMs (probe.cpp; scripts/bench.sh runs it)
 #   kernel the f32 GEMM microkernels alone, their weights in L2 (kernel.cpp)
