@@ -142,6 +142,14 @@ export function tables(results) {
     for (const g of p.gemm) {
       out(`| ${g.rows}x${g.in}x${g.out} | ${g.format} | ${g.gflops1} | ${(100 * g.ofPeak1).toFixed(0)}% | ${g.gflops2} | ${(100 * g.ofPeak2).toFixed(0)}% |`);
     }
+    if (p.kernels?.length) {
+      out();
+      out('The f32 microkernels alone, one thread, 48x768x96 with the weights in L2 (the tiles Linear uses):');
+      out();
+      out('| tile | kernels | GFLOP/s | of peak |');
+      out('|---|---|---:|---:|');
+      for (const k of p.kernels) out(`| ${k.tile} | ${k.format} | ${k.gflops1} | ${(100 * k.ofPeak1).toFixed(0)}% |`);
+    }
   }
   if (results.sizes) {
     out();

@@ -1,10 +1,11 @@
-// Standalone wasm speed probe: the SIMD128 mul+add peak and clip::Linear GEMMs (f32 and q8
-// weights, 1 and 2 threads) under a real wasm engine. Build and run with
+// Standalone wasm speed probe: the SIMD128 mul+add peak, clip::Linear GEMMs (f32 and q8 weights,
+// 1 and 2 threads), and the f32 microkernels alone, under a real wasm engine. Build and run with
 // bench/wasm-probe/run.sh. Best-of timings after a warm-up, so the engine's optimizing tier is
 // what gets measured (kernels are separate functions called many times, which lets V8 tier up).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -31,18 +32,63 @@ double best_gflops(double gflop, int runs, const Fn& fn) {
   return best;
 }
 
-double gemm(clip::ThreadPool& pool, int rows, int in, int out, clip::WeightFormat format) {
-  std::mt19937 rng(1);
+// n values uniform in [-1, 1), the same on every call.
+std::vector<float> random_floats(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  std::vector<float> w(static_cast<size_t>(out) * in), x(static_cast<size_t>(rows) * in);
-  for (float& v : w) v = dist(rng);
-  for (float& v : x) v = dist(rng);
+  std::vector<float> values(n);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+double gemm(clip::ThreadPool& pool, int rows, int in, int out, clip::WeightFormat format) {
+  const std::vector<float> w = random_floats(static_cast<size_t>(out) * in, 1),
+                           x = random_floats(static_cast<size_t>(rows) * in, 2);
   std::vector<float> y(static_cast<size_t>(rows) * out);
   const clip::Linear linear(w.data(), nullptr, out, in, format);
   const double gflop = 2.0 * rows * in * out * 1e-9;
   auto run = [&] { linear.forward(x.data(), rows, y.data(), clip::Activation::none, &pool); };
   best_gflops(gflop, 30, run);
   return best_gflops(gflop, 60, run);
+}
+
+// The microkernels alone, outside Linear: 48 input rows x 768 deep x 96 outputs, whose packed
+// weights (295 KB) stay in a core's L2 from call to call. Set beside Linear's figures, the
+// difference is what Linear's tiling and the weights' trips from L3 or memory cost.
+constexpr size_t kRows = 48, kDepth = 768, kOutputs = 96;
+
+// Best GFLOP/s of the mr-row kernel over the rows, one row tile after another, as Linear calls it.
+double kernel_gflops(size_t mr) {
+  const std::vector<float> weight = random_floats(kOutputs * kDepth, 1),
+                           x = random_floats(kRows * kDepth, 2);
+  std::vector<float> packed(clip::kernels::f32_gemm_packed_size(kOutputs, kDepth));
+  clip::kernels::pack_f32_gemm(kOutputs, kDepth, weight.data(), kDepth, nullptr, packed.data());
+  const size_t tiles = kRows / mr;
+  std::vector<float> a(tiles * mr * kDepth), y(kRows * kOutputs);
+  for (size_t t = 0; t < tiles; ++t) {
+    clip::kernels::pack_f32_gemm_rows(mr, kDepth, x.data() + t * mr * kDepth, kDepth,
+                                      a.data() + t * mr * kDepth);
+  }
+  const clip::kernels::F32GemmKernel kernel = clip::kernels::f32_gemm_kernel(mr);
+  const uint8_t nothing_ahead = 0;  // read again and again (step 0): no reading ahead
+  auto run = [&] {
+    for (size_t t = 0; t < tiles; ++t) {
+      kernel(kOutputs, kDepth, a.data() + t * mr * kDepth, packed.data(),
+             y.data() + t * mr * kOutputs, kOutputs, clip::Activation::none, &nothing_ahead, 0);
+    }
+  };
+  const double gflop = 2.0 * tiles * mr * kDepth * kOutputs * 1e-9;
+  best_gflops(gflop, 100, run);
+  return best_gflops(gflop, 200, run);
+}
+
+// GFLOP/s of each tile height Linear uses (5 and 6 rows spill under V8, kernels.h): 1x8, 2x16,
+// 3x8, 4x8.
+constexpr const char* kTileNames[] = {"1x8", "2x16", "3x8", "4x8"};
+std::vector<double> kernels_alone() {
+  std::vector<double> gflops;
+  for (size_t mr = 1; mr <= std::size(kTileNames); ++mr) gflops.push_back(kernel_gflops(mr));
+  return gflops;
 }
 
 }  // namespace
@@ -70,6 +116,7 @@ int main() {
     row(s, clip::WeightFormat::f32, "f32");
     row(s, clip::WeightFormat::q8, "q8");
   }
+  const std::vector<double> plain = kernels_alone();  // before the fused kernels replace them
   // The same f32 products with relaxed SIMD's fused multiply-add (the package's default where
   // the engine has it).
   if (!clip::kernels::enable_relaxed_simd()) {
@@ -77,5 +124,12 @@ int main() {
     return 1;
   }
   for (const Shape& s : shapes) row(s, clip::WeightFormat::f32, "f32fma");
+  const std::vector<double> fused = kernels_alone();
+  std::printf("kernels alone, 1 thread (%zux%zux%zu, weights in L2)\n", kRows, kDepth, kOutputs);
+  std::printf("%-16s %-6s %10s %8s\n", "tile", "fmt", "GFLOP/s", "of peak");
+  for (size_t t = 0; t < std::size(kTileNames); ++t) {
+    std::printf("%-16s %-6s %10.1f %8.2f\n", kTileNames[t], "f32", plain[t], plain[t] / peak1);
+    std::printf("%-16s %-6s %10.1f %8.2f\n", kTileNames[t], "f32fma", fused[t], fused[t] / peak1);
+  }
   return 0;
 }

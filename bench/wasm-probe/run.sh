@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds a wasm speed probe (SIMD128 + pthreads, the same kernel sources as the library) and runs
-# it under Node. usage: bench/wasm-probe/run.sh [OUTDIR] [probe|kernel|tower]   (default
+# it under Node. usage: bench/wasm-probe/run.sh [OUTDIR] [probe|tower]   (default
 # build-wasm-probe, probe)
-#   probe  the SIMD128 mul+add peak and clip::Linear GEMMs (probe.cpp; scripts/bench.sh runs it)
-#   kernel the f32 GEMM microkernels alone, their weights in L2 (kernel.cpp)
+#   probe  the SIMD128 mul+add peak, clip::Linear GEMMs and the f32 microkernels alone (probe.cpp;
+#          scripts/bench.sh runs it)
 #   tower  a ViT-B/32 image and text transformer stack timed operator by operator, with weights
 #          cold (12 layers of their own) and hot (one layer 12 times) (tower.cpp)
 set -euo pipefail
@@ -12,9 +12,8 @@ out=${1:-build-wasm-probe}
 program=${2:-probe}
 case "$program" in
   probe) sources="bench/wasm-probe/probe.cpp src/ops.cpp src/thread-pool.cpp" ;;
-  kernel) sources="bench/wasm-probe/kernel.cpp src/thread-pool.cpp" ;;
   tower) sources="bench/wasm-probe/tower.cpp src/ops.cpp src/thread-pool.cpp" ;;
-  *) echo "usage: $0 [OUTDIR] [probe|kernel|tower]" >&2; exit 2 ;;
+  *) echo "usage: $0 [OUTDIR] [probe|tower]" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 # Debian's emscripten needs Node to find Debian's JS modules (acorn) at -O2 and above.
