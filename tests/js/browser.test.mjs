@@ -188,6 +188,32 @@ for (const engine of BROWSERS) describe(`browser (headless ${engine.name})`, () 
     assert.match(result.error, /labels must be a non-empty array/);
     await page.close();
   });
+
+  test('a worker thread that cannot load the module fails the load, naming it; the next load works', async () => {
+    const { page } = await openPage('iso');
+    const glue = 'js/dist/clip-wasm-threads.mjs';
+    // Once the page holds the glue, only the worker threads ask the server for it again.
+    await page.evaluate((url) => import(url), `/iso/${glue}`);
+    server.refused.add(glue);
+    const failed = await page.evaluate(async () => {
+      const { load } = await import('/iso/js/src/index.mjs');
+      return load('/iso/fixtures/tiny-hf/', { threads: 2, cache: false }).then(
+        (clip) => clip.dispose().then(() => 'loaded'),
+        (e) => e.message,
+      );
+    });
+    server.refused.delete(glue);
+    const cosine = await page.evaluate(async ({ reference }) => {
+      const { load } = await import('/iso/js/src/index.mjs');
+      const clip = await load('/iso/fixtures/tiny-hf/', { threads: 2, cache: false });
+      const text = await clip.embedText('a photo of a cat');
+      await clip.dispose();
+      return text.reduce((s, x, i) => s + x * reference.texts['a photo of a cat'][i], 0);
+    }, { reference: ref });
+    assert.match(failed, /worker thread failed to start: .*clip-wasm-threads\.mjs/);
+    assert.ok(cosine >= 0.99999, `cosine ${cosine}`);
+    await page.close();
+  });
 });
 
 // A PNG of black pixels, 1 bit each: a few kilobytes however many pixels it decodes to.

@@ -106,9 +106,11 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title>
 
 // The test pages' server on 127.0.0.1. /iso/... is served cross-origin isolated (COOP + COEP),
 // /plain/... is not. Below either: js/... from the repository, fixtures/... from FIXTURES,
-// page.html. Resolves to {server, requests (path and If-None-Match of each), port}.
+// page.html. Resolves to {server, requests (path and If-None-Match of each), refused, port}: a
+// path put in `refused` (as `requests` names it) is answered 404 until taken out.
 export function startPageServer() {
   const requests = [];
+  const refused = new Set();
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     const [, mode, ...rest] = decodeURIComponent(url.pathname).split('/');
@@ -117,6 +119,10 @@ export function startPageServer() {
     const headers = mode === 'iso'
       ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
       : {};
+    if (refused.has(path)) {
+      res.writeHead(404, headers).end();
+      return;
+    }
     let file = null;
     if (path.startsWith('js/')) file = join(ROOT, path);
     else if (path.startsWith('fixtures/')) file = join(FIXTURES, path.slice('fixtures/'.length));
@@ -131,5 +137,5 @@ export function startPageServer() {
     const body = readFileSync(file);
     sendWithEtag(req, res, body, `"${body.length}"`, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });
   });
-  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, port: server.address().port })));
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done({ server, requests, refused, port: server.address().port })));
 }
