@@ -119,6 +119,14 @@ function compiledModule(build, relaxedSimd) {
   return compiled.get(key);
 }
 
+// Called with 'creating' just before a module instance constructs its worker threads and with
+// 'created' just after: worker.mjs tells the page, which replaces a worker stuck in between
+// (worker-client.mjs).
+let threadCreationListener = null;
+export function onThreadCreation(listener) {
+  threadCreationListener = listener;
+}
+
 // Returns a ready module instance of `build` whose pool holds threads - 1 workers (the calling
 // thread is the last one), with relaxed-SIMD kernels if asked and the GEMM tile height this
 // engine runs fastest. The workers may still be loading the module: instance.threadsLoaded()
@@ -131,17 +139,24 @@ export async function createInstance(build, threads, relaxedSimd = false) {
     import(/* @vite-ignore */ /* webpackIgnore: true */ files.glue.href),
     pthreadScriptUrl(files),
   ]);
-  const instance = await glue.default({
-    clipPoolSize: threads - 1,
-    mainScriptUrlOrBlob: files.glue.href,
-    ...(worker && { locateFile: (path, prefix) => (path.endsWith('.worker.js') ? worker : prefix + path) }),
-    instantiateWasm(imports, receive) {
-      WebAssembly.instantiate(wasmModule, imports).then((wasm) => receive(wasm, wasmModule));
-      return {};
-    },
-    print: (text) => console.log(text),
-    printErr: (text) => console.warn(text),
-  });
+  threadCreationListener?.('creating');
+  let starting;
+  try {
+    starting = glue.default({
+      clipPoolSize: threads - 1,
+      mainScriptUrlOrBlob: files.glue.href,
+      ...(worker && { locateFile: (path, prefix) => (path.endsWith('.worker.js') ? worker : prefix + path) }),
+      instantiateWasm(imports, receive) {
+        WebAssembly.instantiate(wasmModule, imports).then((wasm) => receive(wasm, wasmModule));
+        return {};
+      },
+      print: (text) => console.log(text),
+      printErr: (text) => console.warn(text),
+    });
+  } finally {
+    threadCreationListener?.('created'); // the glue constructs its workers before it returns
+  }
+  const instance = await starting;
   // Idle workers must not keep Node running, but loading ones must: until they have loaded, a
   // load() waits for them and nothing else may be pending.
   instance.threadsLoaded().then(() => instance.unrefThreads(), () => {});

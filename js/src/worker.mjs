@@ -4,10 +4,13 @@
 
 import { load } from './clip.mjs';
 import { isNode } from './node.mjs';
+import { onThreadCreation } from './runtime.mjs';
 
 let port = null; // Node: worker_threads' parentPort (messages wait in it until it is listened to)
 
 const post = (message, transfer = []) => (port ? port.postMessage(message, transfer) : self.postMessage(message, transfer));
+
+onThreadCreation((stage) => post({ threads: stage }));
 
 const METHODS = new Set(['embedImage', 'embedText', 'tokenize', 'classify', 'similarity', 'memory']);
 

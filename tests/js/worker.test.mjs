@@ -2,13 +2,16 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 import { createWorkerClip, load } from '../../js/src/index.mjs';
+import { WorkerClip } from '../../js/src/worker-client.mjs';
 import { REFERENCE, ROOT, cosine, memoryFiles, modelDir, readImage } from './helpers.mjs';
 
 const ref = REFERENCE.models['tiny-hf'];
@@ -151,5 +154,52 @@ describe('worker-hosted calls: order, arguments, options', () => {
     await local.dispose();
     // Checked on the calling side: the error names the function called.
     await assert.rejects(createWorkerClip(modelDir('tiny-hf'), { thread: 1 }), /^TypeError: createWorkerClip: unknown option 'thread'/);
+  });
+});
+
+// A worker as Firefox leaves one stuck in `new Worker()` under automation (worker-client.mjs):
+// asked to load, it says it is creating its threads, then nothing more.
+function stuckWorker() {
+  const worker = new EventEmitter();
+  worker.messages = [];
+  worker.terminated = false;
+  worker.ref = worker.unref = () => {};
+  worker.postMessage = (message) => {
+    worker.messages.push(message);
+    if (message.method === 'load') setImmediate(() => worker.emit('message', { threads: 'creating' }));
+  };
+  worker.terminate = () => {
+    worker.terminated = true;
+    return Promise.resolve(0);
+  };
+  return worker;
+}
+
+describe('worker-hosted model: a worker stuck creating its threads', () => {
+  test('is replaced, and the load completes in the new one', async () => {
+    const stuck = stuckWorker();
+    const events = [];
+    const clip = new WorkerClip(stuck, () => new Worker(new URL('../../js/src/worker.mjs', import.meta.url)), 100);
+    await clip._load(modelDir('tiny-hf'), { threads: 2, onProgress: (e) => events.push(e.status) });
+    assert.equal(stuck.terminated, true);
+    assert.deepEqual(stuck.messages.map((m) => m.method), ['load']);
+    assert.equal(clip.info.threads, 2);
+    assert.equal(events.at(-1), 'ready');
+    assert.ok(cosine(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat']) >= 0.99999);
+    await clip.dispose();
+  });
+
+  test('three times over fails the load, saying so, with every worker ended', async () => {
+    const workers = [];
+    const next = () => {
+      workers.push(stuckWorker());
+      return workers.at(-1);
+    };
+    const clip = new WorkerClip(next(), next, 50);
+    await assert.rejects(clip._load(modelDir('tiny-hf'), { threads: 2 }), /^Error: the worker did not start its threads within 50 ms, 3 times$/);
+    assert.equal(workers.length, 3);
+    assert.ok(workers.every((w) => w.terminated));
+    await assert.rejects(clip.embedText('a cat'), /^Error: embedText: the worker did not start its threads/);
+    await clip.dispose();
   });
 });
