@@ -70,6 +70,7 @@ export class WorkerClip {
   #creationLimitMs;
   #creationTimer = null;
   #replacements = 0;
+  #loadAbort = null; // the abort message of the load, once its signal fired
   #pending = new Map(); // id -> {resolve, reject, message}
   #nextId = 1;
   #onProgress = null;
@@ -123,7 +124,7 @@ export class WorkerClip {
   }
 
   // The worker is stuck constructing its threads: a new one gets the calls not answered yet (a
-  // dispose() among them included), in their order.
+  // dispose() among them included), in their order, and the load's abort if it came.
   async #replaceWorker() {
     this.#creationTimer = null;
     this.#detach();
@@ -143,6 +144,7 @@ export class WorkerClip {
     this.#attach(worker);
     if (isNode && this.#pending.size > 0) worker.ref();
     for (const { message } of this.#pending.values()) worker.postMessage(message);
+    if (this.#loadAbort) worker.postMessage(this.#loadAbort);
   }
 
   get info() {
@@ -219,14 +221,22 @@ export class WorkerClip {
   async _load(source, options) {
     const { onProgress, signal, ...rest } = checkOptions(options, LOAD_OPTIONS, 'createWorkerClip');
     this.#onProgress = onProgress ?? null;
-    const abort = () => this.#worker.postMessage({ method: 'abort', args: [signal.reason] });
+    const abort = () => {
+      this.#loadAbort = { method: 'abort', args: [signal.reason] };
+      this.#worker.postMessage(this.#loadAbort);
+    };
     signal?.throwIfAborted();
     signal?.addEventListener('abort', abort, { once: true });
     try {
       this.#info = await this.#call('load', [resolvedHere(source), rest]);
+    } catch (error) {
+      // An aborted load rejects with the signal's own reason, as load() does: the worker's copy
+      // can lose its class (Node clones a DOMException as a plain object).
+      throw signal?.aborted ? signal.reason : error;
     } finally {
       signal?.removeEventListener('abort', abort);
       this.#onProgress = null;
+      this.#loadAbort = null;
     }
     this.#readiness = this.#call('ready', []).then((info) => {
       this.#info = info;

@@ -77,6 +77,12 @@ describe('worker-hosted load failures', () => {
     await assert.rejects(createWorkerClip(modelDir('tiny-missing'), { threads: 1 }), /text_projection\.weight/);
   });
 
+  test('a load aborted midway rejects with the signal\'s own reason, as load() does', async () => {
+    const controller = new AbortController();
+    const loading = createWorkerClip(modelDir('tiny-hf'), { threads: 2, signal: controller.signal, onProgress: () => controller.abort() });
+    await assert.rejects(loading, (error) => error === controller.signal.reason && error.name === 'AbortError');
+  });
+
   test('in-memory files and dispose', async () => {
     const clip = await createWorkerClip(memoryFiles('tiny-openclip'), { threads: 1 });
     const text = await clip.embedText('a photo of a cat');
@@ -186,6 +192,18 @@ describe('worker-hosted model: a worker stuck creating its threads', () => {
     assert.equal(clip.info.threads, 2);
     assert.equal(events.at(-1), 'ready');
     assert.ok(cosine(await clip.embedText('a photo of a cat'), ref.texts['a photo of a cat']) >= 0.99999);
+    await clip.dispose();
+  });
+
+  test('an abort made while it is stuck reaches the new worker, and the load rejects with it', async () => {
+    const stuck = stuckWorker();
+    const clip = new WorkerClip(stuck, () => new Worker(new URL('../../js/src/worker.mjs', import.meta.url)), 100);
+    const controller = new AbortController();
+    const loading = clip._load(modelDir('tiny-hf'), { threads: 2, signal: controller.signal });
+    await new Promise((done) => setTimeout(done, 20)); // the stand-in has said 'creating'
+    controller.abort();
+    await assert.rejects(loading, { name: 'AbortError' });
+    assert.deepEqual(stuck.messages.map((m) => m.method), ['load', 'abort']);
     await clip.dispose();
   });
 
