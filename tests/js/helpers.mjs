@@ -106,9 +106,10 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>clip-wasm test</title>
 
 // The test pages' server on 127.0.0.1. /iso/... is served cross-origin isolated (COOP + COEP),
 // /plain/... is not. Below either: js/... from the repository, fixtures/... from FIXTURES,
-// page.html. Resolves to {server, requests (path and If-None-Match of each), refused, port}: a
-// path put in `refused` (as `requests` names it) is answered 404 until taken out.
-export function startPageServer() {
+// page.html (an empty page) and the `pages` given (name -> HTML). Resolves to {server, requests
+// (path and If-None-Match of each), refused, port}: a path put in `refused` (as `requests` names
+// it) is answered 404 until taken out.
+export function startPageServer(pages = {}) {
   const requests = [];
   const refused = new Set();
   const server = createServer((req, res) => {
@@ -126,8 +127,9 @@ export function startPageServer() {
     let file = null;
     if (path.startsWith('js/')) file = join(ROOT, path);
     else if (path.startsWith('fixtures/')) file = join(FIXTURES, path.slice('fixtures/'.length));
-    if (path === 'page.html') {
-      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(PAGE);
+    const page = path === 'page.html' ? PAGE : Object.hasOwn(pages, path) ? pages[path] : null;
+    if (page !== null) {
+      res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(page);
       return;
     }
     if (!file || !existsSync(file) || file.endsWith('/')) {
