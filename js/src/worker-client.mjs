@@ -58,9 +58,9 @@ async function spawn() {
 // Firefox with WebDriver BiDi automation attached (puppeteer, Selenium): a worker's `new Worker()`
 // (the module's threads, made in the model's worker) now and then never returns: 6 and 11 of 500
 // loads at 2 threads in two runs with puppeteer attached, none of 500 twice without it
-// (bench/browser/worker-stalls.mjs --raw). A worker silent for 10 s between 'creating' and 'created' (runtime.mjs,
-// onThreadCreation) is replaced and its calls sent again, at most twice: 500 of 500 completed,
-// twice.
+// (bench/browser/worker-stalls.mjs --raw). A worker silent for 10 s between 'creating' and
+// 'created' (runtime.mjs, onThreadCreation) is replaced and its calls sent again, at most twice:
+// 500 of 500 completed, twice.
 const THREAD_CREATION_LIMIT_MS = 10_000;
 const WORKER_REPLACEMENTS = 2;
 
